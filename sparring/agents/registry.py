@@ -1,0 +1,147 @@
+"""Build agents from the references users write: `random`, `cfr(iterations=1000)`,
+`smollm2(mode=scored,temperature=0.7)`, `hf(path=/models/x)`,
+`openai(model=gpt-4o-mini,base_url=https://...)`.
+
+An agent's name is its reference, so two configurations of one model stay apart in
+results. Identical references in one match share one agent (self-play batches
+both seats together), and LLM agents on the same model share one loaded backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sparring.agents.base import Agent
+from sparring.errors import SparringError
+from sparring.games.core import Game
+from sparring.refs import parse_ref
+
+AGENT_KINDS = {
+    "random": "uniform random legal move",
+    "always_<move>": "always plays the named move when legal (e.g. always_bet), else random",
+    "perfect": "perfect tic-tac-toe (exact minimax)",
+    "cfr": "Nash equilibrium by CFR+ (OpenSpiel, C++) for small imperfect-information games; cfr(iterations=N)",
+    "mcts": "Monte Carlo tree search for perfect-information games; mcts(simulations=N,rollouts=N)",
+    "human": "you, in the terminal",
+    "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype, threads",
+    "hf": "any local transformers model directory: hf(path=DIR, ...same options as smollm2)",
+    "openai": "any OpenAI-compatible server: openai(model=NAME, base_url=URL, api_key_env=VAR, ...)",
+}
+
+
+def _split(kind: str, params: dict[str, Any], *configs: type) -> list[dict[str, Any]]:
+    """Distribute a reference's parameters over the config dataclasses that take them."""
+    out: list[dict[str, Any]] = [{} for _ in configs]
+    for key, value in params.items():
+        for i, config in enumerate(configs):
+            if key in {f.name for f in dataclasses.fields(config)}:
+                out[i][key] = value
+                break
+        else:
+            allowed = sorted({f.name for c in configs for f in dataclasses.fields(c)})
+            raise SparringError(f"{kind} has no option '{key}': options are {', '.join(allowed)}")
+    return out
+
+
+class AgentFactory:
+    """Makes agents for one game, sharing loaded models between them."""
+
+    def __init__(self, game: Game):
+        self.game = game
+        self._agents: dict[str, Agent] = {}
+        self._backends: dict[tuple, Any] = {}
+
+    def make(self, ref: str) -> Agent:
+        ref = ref.strip()
+        if ref not in self._agents:
+            agent = self._build(ref)
+            agent.name = ref
+            self._agents[ref] = agent
+        return self._agents[ref]
+
+    def close(self) -> None:
+        for backend in self._backends.values():
+            backend.close()
+
+    def _os_game(self, kind: str):
+        os_game = getattr(self.game, "os_game", None)
+        if os_game is None:
+            raise SparringError(f"agent '{kind}' needs a game with OpenSpiel rules; {self.game.spec.name} has its own rules")
+        return os_game
+
+    def _build(self, ref: str) -> Agent:
+        kind, params = parse_ref(ref)
+        if kind == "random" and not params:
+            from sparring.agents.scripted import RandomAgent
+
+            return RandomAgent()
+        if kind.startswith("always_") and not params:
+            from sparring.agents.scripted import FixedActionAgent
+
+            return FixedActionAgent(kind[len("always_"):])
+        if kind == "perfect" and not params:
+            if self.game.spec.id != "tictactoe":
+                raise SparringError(f"'perfect' plays tic-tac-toe only; for {self.game.spec.name} try mcts or cfr")
+            from sparring.agents.scripted import PerfectTicTacToeAgent
+
+            return PerfectTicTacToeAgent()
+        if kind == "cfr":
+            from sparring.agents.solvers import CFRAgent
+
+            return CFRAgent(self._os_game(kind), **params)
+        if kind == "mcts":
+            from sparring.agents.solvers import MCTSAgent
+
+            return MCTSAgent(self._os_game(kind), **params)
+        if kind == "human" and not params:
+            from sparring.agents.human import HumanAgent
+
+            return HumanAgent()
+        if kind in ("smollm2", "hf"):
+            return self._hf_agent(kind, params)
+        if kind == "openai":
+            return self._openai_agent(params)
+        if kind in AGENT_KINDS or kind in ("random", "perfect", "human"):
+            raise SparringError(f"agent '{kind}' takes no options; write just '{kind}'")
+        raise SparringError(
+            f"unknown agent '{ref}'. Agents: {', '.join(AGENT_KINDS)}. Run 'sparring agents' for details."
+        )
+
+    def _hf_agent(self, kind: str, params: dict[str, Any]) -> Agent:
+        from sparring.agents.llm import LLMAgent, LLMConfig
+        from sparring.backends.hf import HFBackend, HFConfig
+
+        params = dict(params)
+        if kind == "smollm2":
+            if "path" in params:
+                raise SparringError("smollm2 is the embedded model; for another model use hf(path=DIR)")
+            from sparring.backends.embedded import embedded_model_dir
+
+            params["path"] = str(embedded_model_dir())
+        elif "path" not in params:
+            raise SparringError("hf needs a model directory: hf(path=/path/to/model)")
+        llm_params, backend_params = _split(kind, params, LLMConfig, HFConfig)
+        backend_config = _build_config(HFConfig, backend_params, kind)
+        key = ("hf", backend_config)
+        if key not in self._backends:
+            self._backends[key] = HFBackend(backend_config, name=kind)
+        return LLMAgent(self._backends[key], _build_config(LLMConfig, llm_params, kind))
+
+    def _openai_agent(self, params: dict[str, Any]) -> Agent:
+        from sparring.agents.llm import LLMAgent, LLMConfig
+        from sparring.backends.openai_api import OpenAIBackend, OpenAIConfig
+
+        llm_params, backend_params = _split("openai", params, LLMConfig, OpenAIConfig)
+        backend_config = _build_config(OpenAIConfig, backend_params, "openai")
+        key = ("openai", backend_config)
+        if key not in self._backends:
+            self._backends[key] = OpenAIBackend(backend_config)
+        return LLMAgent(self._backends[key], _build_config(LLMConfig, llm_params, "openai"))
+
+
+def _build_config(cls: type, params: dict[str, Any], kind: str):
+    try:
+        return cls(**params)
+    except TypeError as exc:
+        raise SparringError(f"{kind}: {exc}") from None

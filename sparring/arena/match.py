@@ -1,0 +1,231 @@
+"""Lockstep batched play: many matches at once, one batched call per agent per tick.
+
+At each tick every unfinished match has exactly one pending decision (chance is
+resolved inside the state). Decisions are grouped by the agent in that seat and each
+agent is called once with all of its decisions, so a model backend sees a batch of
+up to N prompts instead of N single prompts.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from sparring.agents.base import Agent, Choice, Decision
+from sparring.errors import SparringError
+from sparring.games.core import Game, State
+
+
+@dataclass(frozen=True)
+class InvalidMoveRule:
+    """What happens when an agent's answer is not a legal action."""
+
+    retries: int = 1
+    """Times the agent is asked again, with the reason as feedback."""
+    then: Literal["forfeit", "random"] = "forfeit"
+    """After the retries: forfeit the match, or play a uniformly random legal move."""
+    penalty: float = -1.0
+    """The offender's return when it forfeits."""
+    opponent_reward: float = 0.0
+    """Every other player's return when someone forfeits."""
+
+    def __post_init__(self):
+        if self.retries < 0:
+            raise SparringError(f"retries must be >= 0, got {self.retries}")
+        if self.then not in ("forfeit", "random"):
+            raise SparringError(f"on-invalid rule '{self.then}' unknown: use forfeit or random")
+
+
+@dataclass
+class Turn:
+    """One attempt at one decision, valid or not."""
+
+    index: int  # decision number within the match (retries share it)
+    attempt: int
+    player: int
+    agent: str
+    view: str
+    action: int | None  # what was played; None if this attempt was rejected
+    action_name: str | None
+    valid: bool
+    reason: str | None = None
+    forced: bool = False  # a random legal move played after the retries ran out
+    message: str | None = None
+    prompt: str | None = None
+    completion: str | None = None
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    action_logprobs: dict[int, float] | None = None
+    latency_s: float = 0.0
+
+
+@dataclass
+class MatchResult:
+    index: int
+    game: str  # game reference, with version
+    seed: int
+    seats: list[str]  # agent name per seat
+    returns: list[float] = field(default_factory=list)
+    turns: list[Turn] = field(default_factory=list)
+    forfeit_by: int | None = None
+    wall_s: float = 0.0
+
+    def invalid_counts(self) -> list[int]:
+        counts = [0] * len(self.seats)
+        for turn in self.turns:
+            if not turn.valid:
+                counts[turn.player] += 1
+        return counts
+
+
+def match_seed(run_seed: int, index: int) -> int:
+    """Each match's seed depends only on the run seed and the match index, so a
+    continued run plays the same matches as an uninterrupted one."""
+    return random.Random(f"match:{run_seed}:{index}").getrandbits(63)
+
+
+def seat_order(n_agents: int, index: int) -> list[int]:
+    """Agent index per seat; seats rotate between matches so each agent plays
+    every seat equally often."""
+    return [(seat + index) % n_agents for seat in range(n_agents)]
+
+
+class _Live:
+    """A match in progress."""
+
+    def __init__(self, game: Game, agents: list[Agent], index: int, run_seed: int):
+        self.seed = match_seed(run_seed, index)
+        self.state: State = game.new_initial_state(random.Random(self.seed))
+        self.seat_agents = [agents[i] for i in seat_order(len(agents), index)]
+        spec = self.state.spec
+        self.result = MatchResult(
+            index=index, game=f"{spec.ref}@{spec.version}", seed=self.seed,
+            seats=[a.name for a in self.seat_agents],
+        )
+        self.decision_index = 0
+        self.attempt = 0
+        self.feedback: str | None = None
+        self.started = time.perf_counter()
+
+    def decision(self) -> Decision:
+        seed = random.Random(f"{self.seed}:{self.decision_index}:{self.attempt}").getrandbits(63)
+        return Decision(
+            state=self.state, player=self.state.current_player(), rng=random.Random(seed),
+            seed=seed & 0x7FFFFFFF, feedback=self.feedback, attempt=self.attempt,
+        )
+
+
+def play_matches(
+    game: Game,
+    agents: list[Agent],
+    indices: Iterable[int],
+    run_seed: int,
+    rule: InvalidMoveRule = InvalidMoveRule(),
+    concurrency: int = 64,
+    on_match_end: Callable[[MatchResult], None] | None = None,
+    record_views: bool = True,
+) -> list[MatchResult]:
+    """Play the matches with the given indices, `concurrency` at a time.
+
+    `agents[i]` is the agent of seat i in match 0; seats rotate with the index.
+    Finished matches are handed to `on_match_end` as they end (the store writes
+    each in one transaction) and returned in index order.
+    """
+    players = game.spec.players
+    if len(agents) != players:
+        raise SparringError(
+            f"{game.spec.name} needs {players} players, got {len(agents)}: "
+            f"give exactly {players} agents"
+        )
+    if concurrency < 1:
+        raise SparringError(f"concurrency must be >= 1, got {concurrency}")
+    waiting = list(indices)[::-1]
+    live: list[_Live] = []
+    finished: list[MatchResult] = []
+
+    def finish(match: _Live) -> None:
+        result = match.result
+        if result.forfeit_by is None:
+            result.returns = list(match.state.returns())
+        result.wall_s = time.perf_counter() - match.started
+        finished.append(result)
+        if on_match_end is not None:
+            on_match_end(result)
+
+    while waiting or live:
+        while waiting and len(live) < concurrency:
+            match = _Live(game, agents, waiting.pop(), run_seed)
+            if match.state.is_terminal():
+                finish(match)
+            else:
+                live.append(match)
+        # Group pending decisions by agent object: one batched call per agent.
+        groups: dict[int, tuple[Agent, list[_Live]]] = {}
+        for match in live:
+            agent = match.seat_agents[match.state.current_player()]
+            groups.setdefault(id(agent), (agent, []))[1].append(match)
+        for agent, matches in groups.values():
+            decisions = [m.decision() for m in matches]
+            choices = agent.act(decisions)
+            if len(choices) != len(decisions):
+                raise RuntimeError(f"agent {agent.name} returned {len(choices)} choices for {len(decisions)} decisions")
+            for match, decision, choice in zip(matches, decisions, choices):
+                _resolve(match, decision, choice, agent.name, rule, record_views)
+        still = []
+        for match in live:
+            if match.result.forfeit_by is not None or match.state.is_terminal():
+                finish(match)
+            else:
+                still.append(match)
+        live = still
+    return sorted(finished, key=lambda r: r.index)
+
+
+def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
+             rule: InvalidMoveRule, record_views: bool) -> None:
+    """Apply a choice, or handle it as an invalid move by the configured rule."""
+    state, player = match.state, decision.player
+    legal = state.legal_actions()
+    valid = choice.action is not None and choice.action in legal
+    reason = choice.reason
+    if choice.action is not None and not valid:
+        reason = reason or f"action {choice.action} is not legal here"
+    turn = Turn(
+        index=match.decision_index, attempt=match.attempt, player=player, agent=agent_name,
+        view=state.view(player) if record_views else "",
+        action=choice.action if valid else None,
+        action_name=state.action_name(choice.action) if valid else None,
+        valid=valid, reason=None if valid else (reason or "no action"),
+        message=choice.message, prompt=choice.prompt, completion=choice.completion,
+        token_ids=choice.token_ids, logprobs=choice.logprobs,
+        action_logprobs=choice.action_logprobs, latency_s=choice.latency_s,
+    )
+    match.result.turns.append(turn)
+    if valid:
+        state.apply(choice.action, choice.message if state.spec.messages else None)
+        match.decision_index += 1
+        match.attempt, match.feedback = 0, None
+        return
+    if match.attempt < rule.retries:
+        match.attempt += 1
+        match.feedback = turn.reason
+        return
+    if rule.then == "random":
+        action = decision.rng.choice(legal)
+        match.result.turns.append(Turn(
+            index=match.decision_index, attempt=match.attempt + 1, player=player,
+            agent=agent_name, view="", action=action, action_name=state.action_name(action),
+            valid=True, forced=True, reason="random legal move after invalid answers",
+        ))
+        state.apply(action)
+        match.decision_index += 1
+        match.attempt, match.feedback = 0, None
+        return
+    match.result.forfeit_by = player
+    match.result.returns = [
+        rule.penalty if seat == player else rule.opponent_reward
+        for seat in range(state.spec.players)
+    ]

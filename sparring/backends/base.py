@@ -1,0 +1,51 @@
+"""The backend contract: one call generates a whole batch.
+
+Retries, rate limits, timeouts and caching live inside each backend, once.
+A failed request comes back as a `Completion` with `error` set, never as an
+exception, so one bad request cannot sink a batch of matches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    messages: tuple[tuple[str, str], ...]  # (role, content) chat turns
+    max_new_tokens: int = 64
+    temperature: float = 1.0  # 0 means greedy
+    top_p: float = 1.0
+    seed: int = 0  # per-request seed, so a batch's samples do not depend on batching
+
+
+@dataclass
+class Completion:
+    text: str
+    token_ids: list[int] = field(default_factory=list)  # sampled ids, never re-tokenised
+    logprobs: list[float] = field(default_factory=list)  # log-prob of each sampled id
+    prompt_token_ids: list[int] = field(default_factory=list)
+    finish_reason: str = "stop"  # "stop", "length" or "error"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ScoreRequest:
+    """Score each option as a continuation of the prompt (scored-choice agents)."""
+
+    messages: tuple[tuple[str, str], ...]
+    options: tuple[str, ...]
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]: ...
+
+    def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
+        """Total log-likelihood of each option's tokens after the prompt.
+        Backends that cannot score raise SparringError saying so."""
+
+    def close(self) -> None: ...

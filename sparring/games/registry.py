@@ -1,0 +1,75 @@
+"""Every playable game, by id. A new game is one module and one line in `_MODULES`.
+
+A reference is `id`, `id(param=value,...)`, `id@version` (refused if the installed
+rules have another version), or `openspiel:NAME(params)` for any OpenSpiel game with
+a generic text view.
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import cache
+from types import ModuleType
+
+from sparring.errors import SparringError
+from sparring.games.core import Game, GameSpec
+from sparring.refs import parse_ref
+
+# id -> module; each module has `SPEC: GameSpec` and `make(**params) -> Game`.
+_MODULES = {
+    "tictactoe": "sparring.games.tictactoe",
+    "connect_four": "sparring.games.connect_four",
+    "kuhn_poker": "sparring.games.kuhn_poker",
+    "leduc_poker": "sparring.games.leduc_poker",
+    "liars_dice": "sparring.games.liars_dice",
+    "matrix": "sparring.games.matrix",
+    "bargaining": "sparring.games.bargaining",
+}
+
+
+def game_ids() -> list[str]:
+    return list(_MODULES)
+
+
+@cache
+def _module(game_id: str) -> ModuleType:
+    return importlib.import_module(_MODULES[game_id])
+
+
+def spec_of(game_id: str) -> GameSpec:
+    return _module(game_id).SPEC
+
+
+def all_specs() -> list[GameSpec]:
+    return [spec_of(i) for i in _MODULES]
+
+
+def make_game(ref: str) -> Game:
+    """Build a game from a user reference; a bad reference raises SparringError."""
+    ref = ref.strip()
+    if ref.startswith("openspiel:"):
+        from sparring.games.openspiel import make_openspiel_game
+
+        return make_openspiel_game(ref[len("openspiel:") :])
+    name, params = parse_ref(ref)
+    version = None
+    if "@" in name:
+        name, _, v = name.partition("@")
+        version = int(v) if v.isdigit() else v
+    if name not in _MODULES:
+        raise SparringError(
+            f"unknown game '{name}'. Known games: {', '.join(_MODULES)}; "
+            "any OpenSpiel game is playable as openspiel:NAME(params). "
+            "Run 'sparring games' to see them all."
+        )
+    module = _module(name)
+    if version is not None and version != module.SPEC.version:
+        raise SparringError(
+            f"'{ref}' asks for version {version} of {name}, but version "
+            f"{module.SPEC.version} is installed: drop '@{version}' or install the "
+            "sparring release that had it."
+        )
+    try:
+        return module.make(**params)
+    except TypeError as exc:
+        raise SparringError(f"bad parameters for {name}: {exc}") from None
