@@ -26,10 +26,32 @@ app = typer.Typer(
 console = Console()
 
 
+# Options that take one or more agents, written as `--players a b` (click options
+# take one value each, so the values are spread into `--players a --players b`).
+_MULTI_OPTIONS = ("--players", "-p", "--agents")
+
+
+def spread_multi_options(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    current = None
+    for arg in argv:
+        if arg in _MULTI_OPTIONS:
+            current = arg
+            continue
+        if current is not None and not arg.startswith("-"):
+            out += [current, arg]
+            continue
+        current = None
+        out.append(arg)
+    if current is not None:
+        out.append(current)  # a bare option: let click say a value is missing
+    return out
+
+
 def main() -> None:
     """Entry point: errors meant for people are printed without a traceback."""
     try:
-        app()
+        app(args=spread_multi_options(sys.argv[1:]), prog_name="sparring")
     except SparringError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(2)
@@ -44,14 +66,15 @@ def games() -> None:
     from sparring.games.registry import all_specs
 
     table = Table(title="Games (any OpenSpiel game also plays as openspiel:NAME(params))")
-    for column in ("id", "version", "name", "players", "information", "chance", "sum", "returns", "max turns", "answer"):
+    table.add_column("id", no_wrap=True)
+    for column in ("v", "name", "seats", "information", "chance", "sum", "returns", "turns"):
         table.add_column(column)
     for s in all_specs():
         table.add_row(
             s.id, str(s.version), s.name, str(s.players),
             "perfect" if s.perfect_information else "imperfect",
             "yes" if s.chance else "no", "zero" if s.zero_sum else "general",
-            f"{s.utility_range[0]:g}..{s.utility_range[1]:g}", str(s.max_length), escape(s.answer_format),
+            f"{s.utility_range[0]:g}..{s.utility_range[1]:g}", f"<={s.max_length}",
         )
     console.print(table)
 
@@ -202,8 +225,8 @@ def show(
                         + ", ".join(f"{i + 1}: {escape(a)}" for i, a in enumerate(info["seats"]))))
     for turn in store.turns(match):
         head = Text(f"Player {turn['player'] + 1} ({turn['agent']})", style="bold")
+        console.print(head)
         if views and turn["view"]:
-            console.print(head)
             console.print(Text(turn["view"], style="dim"))
         if turn["completion"] is not None:
             console.print(Text("model: ", style="cyan") + Text(turn["completion"]))

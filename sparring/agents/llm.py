@@ -103,13 +103,12 @@ class LLMAgent:
     def messages(self, decision: Decision) -> tuple[tuple[str, str], ...]:
         state = decision.state
         spec = state.spec
-        parts = [f"You are Player {decision.player + 1} in {spec.name}.", state.view(decision.player)]
+        # The view already states the rules, the player's seat and the answer format.
+        parts = [state.view(decision.player)]
         if spec.messages and self.config.mode == "free":
             parts.append("You may add one line 'Message: <text>' for the other player before your answer.")
         if self.config.reasoning:
-            parts.append(f"Think step by step in a few sentences, then end with the line: {spec.answer_format}")
-        else:
-            parts.append(f"Reply with only the line: {spec.answer_format}")
+            parts.append("Think step by step in a few sentences, then end with your answer line.")
         if decision.feedback:
             parts.append(f"Your previous answer was rejected: {decision.feedback}. Try again.")
         return (("system", self.config.system_prompt), ("user", "\n\n".join(parts)))

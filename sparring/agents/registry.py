@@ -89,11 +89,11 @@ class AgentFactory:
         if kind == "cfr":
             from sparring.agents.solvers import CFRAgent
 
-            return CFRAgent(self._os_game(kind), **params)
+            return _build_config(CFRAgent, {"os_game": self._os_game(kind), **params}, kind)
         if kind == "mcts":
             from sparring.agents.solvers import MCTSAgent
 
-            return MCTSAgent(self._os_game(kind), **params)
+            return _build_config(MCTSAgent, {"os_game": self._os_game(kind), **params}, kind)
         if kind == "human" and not params:
             from sparring.agents.human import HumanAgent
 
@@ -141,6 +141,7 @@ class AgentFactory:
 
 
 def _build_config(cls: type, params: dict[str, Any], kind: str):
+    """Construct `cls(**params)`; a wrong option name is the user's error."""
     try:
         return cls(**params)
     except TypeError as exc:

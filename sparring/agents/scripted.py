@@ -1,0 +1,115 @@
+"""Scripted reference agents: uniform random, a fixed action, perfect tic-tac-toe.
+
+They need no model and no solver, so tests and tournaments can always field them.
+All randomness comes from `Decision.rng`, so a match replays exactly from its seed.
+"""
+
+from __future__ import annotations
+
+from sparring.agents.base import Choice, Decision
+from sparring.errors import SparringError
+
+
+class RandomAgent:
+    """Uniform over the legal actions: the baseline every agent should beat."""
+
+    def __init__(self, name: str = "random"):
+        self.name = name
+
+    def act(self, decisions: list[Decision]) -> list[Choice]:
+        return [Choice(action=d.rng.choice(d.state.legal_actions())) for d in decisions]
+
+    def close(self) -> None:
+        pass
+
+
+class FixedActionAgent:
+    """Always plays the action named `action_name` (e.g. "bet"), matched
+    case-insensitively against `state.action_name(a)`.
+
+    Where that action is not legal, the first legal name in `fallbacks` is played
+    (e.g. `FixedActionAgent("raise", fallbacks=("call",))` in Leduc, where raising
+    is capped), and where none is, a uniformly random legal action drawn from
+    `decision.rng`. Random rather than "first legal action": the first action is
+    often `fold`, which would make the agent look weaker than the rule it stands for.
+    """
+
+    def __init__(self, action_name: str, fallbacks: tuple[str, ...] = (), name: str | None = None):
+        if not action_name.strip():
+            raise SparringError("FixedActionAgent needs an action name, e.g. 'bet' or 'call'")
+        self.action_name = action_name
+        self.fallbacks = tuple(fallbacks)
+        self.name = name or f"always_{action_name.strip().lower().replace(' ', '_')}"
+
+    def act(self, decisions: list[Decision]) -> list[Choice]:
+        return [Choice(action=self._pick(d)) for d in decisions]
+
+    def _pick(self, decision: Decision) -> int:
+        state = decision.state
+        legal = state.legal_actions()
+        by_name = {state.action_name(a).strip().lower(): a for a in legal}
+        for wanted in (self.action_name, *self.fallbacks):
+            action = by_name.get(wanted.strip().lower())
+            if action is not None:
+                return action
+        return decision.rng.choice(legal)
+
+    def close(self) -> None:
+        pass
+
+
+class PerfectTicTacToeAgent:
+    """Exact minimax over tic-tac-toe: never loses. Among the moves with the best
+    game-theoretic value it picks uniformly with `decision.rng`, so self-play
+    explores every optimal line instead of replaying one.
+
+    Works from the OpenSpiel state (`decision.state.os_state`, game `tic_tac_toe`).
+    Values are memoised by board string; the whole game has 5,478 reachable
+    positions, so the first call fills the table in well under a second.
+    """
+
+    def __init__(self, name: str = "perfect_tictactoe"):
+        self.name = name
+        # str(os_state) (the board) -> value for the player to move, in {-1, 0, 1}.
+        # The board fixes who is to move (X always starts), so it is a full key.
+        self._value: dict[str, float] = {}
+
+    def act(self, decisions: list[Decision]) -> list[Choice]:
+        return [Choice(action=self._best_move(d)) for d in decisions]
+
+    def action_values(self, os_state) -> dict[int, float]:
+        """Minimax value of each legal action for the player to move."""
+        player = os_state.current_player()
+        values = {}
+        for action in os_state.legal_actions():
+            child = os_state.child(action)  # child() clones: the live state is untouched
+            values[action] = child.returns()[player] if child.is_terminal() else -self._negamax(child)
+        return values
+
+    def _best_move(self, decision: Decision) -> int:
+        os_state = _tic_tac_toe_state(decision)
+        values = self.action_values(os_state)
+        best = max(values.values())
+        return decision.rng.choice(sorted(a for a, v in values.items() if v == best))
+
+    def _negamax(self, os_state) -> float:
+        """Value of a non-terminal position for the player to move (zero-sum)."""
+        key = str(os_state)
+        if key not in self._value:
+            self._value[key] = max(self.action_values(os_state).values())
+        return self._value[key]
+
+    def close(self) -> None:
+        pass
+
+
+def _tic_tac_toe_state(decision: Decision):
+    os_state = getattr(decision.state, "os_state", None)
+    game_name = os_state.get_game().get_type().short_name if os_state is not None else None
+    if game_name != "tic_tac_toe":
+        raise SparringError(
+            f"perfect_tictactoe plays only tic-tac-toe, not {decision.state.spec.ref}: "
+            "use mcts for other perfect-information games, cfr for small poker games, "
+            "or random"
+        )
+    return os_state

@@ -1,0 +1,75 @@
+"""Connect four, rules from OpenSpiel's `connect_four`; columns are named 1-7."""
+
+from __future__ import annotations
+
+import pyspiel
+
+from sparring.games.core import GameSpec
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+
+SPEC = GameSpec(
+    id="connect_four",
+    version=1,
+    name="Connect four",
+    players=2,
+    perfect_information=True,
+    chance=False,
+    zero_sum=True,
+    utility_range=(-1.0, 1.0),
+    max_length=42,
+    answer_format="Answer: <column>",
+)
+
+_ROWS, _COLS = 6, 7
+_MARKS = ("X", "O")  # OpenSpiel: player 0 drops x, player 1 drops o
+_RULES = (
+    "Connect four. Two players take turns dropping a disc into one of 7 columns of a "
+    "6-row grid; the disc falls to the lowest empty row. The first to get four discs "
+    "in a row (across, up or diagonal) wins. A full grid is a draw. Win +1, loss -1, draw 0."
+)
+
+
+class ConnectFourState(OpenSpielState):
+    def action_name(self, action: int) -> str:
+        return str(action + 1)  # OpenSpiel column 0..6
+
+    def grid(self) -> list[list[str]]:
+        """Rows bottom-up, each a list of 7 cells: X, O or '.'."""
+        rows = [["."] * _COLS for _ in range(_ROWS)]
+        heights = [0] * _COLS
+        for player, col, _ in self.history:
+            rows[heights[col]][col] = _MARKS[player]
+            heights[col] += 1
+        return rows
+
+    def view(self, player: int) -> str:
+        grid = self.grid()
+        lines = [
+            _RULES,
+            f"You are Player {player + 1} and play {_MARKS[player]}.",
+            "Grid (top row first, '.' is empty):",
+        ]
+        lines += [" ".join(row) for row in reversed(grid)]
+        lines.append(" ".join(str(c + 1) for c in range(_COLS)) + "  <- column numbers")
+        if self.history:
+            moves = ", ".join(f"{'you' if p == player else 'opponent'} {a + 1}" for p, a, _ in self.history)
+            lines.append(f"Columns played so far: {moves}.")
+        if self.is_terminal():
+            ret = self.returns()[player]
+            lines.append(
+                "Game over: you won (+1)." if ret > 0 else "Game over: you lost (-1)." if ret < 0 else "Game over: a draw (0)."
+            )
+        elif self.current_player() == player:
+            cols = " ".join(self.action_name(a) for a in self.legal_actions())
+            lines.append(f"Your turn. Columns with room: {cols}")
+            lines.append(f'Answer with one line: "{SPEC.answer_format}"')
+        else:
+            lines.append("Waiting for the opponent to move.")
+        return "\n".join(lines)
+
+    def private_info(self, player: int) -> list[str]:
+        return []
+
+
+def make() -> OpenSpielGame:
+    return OpenSpielGame(SPEC, pyspiel.load_game("connect_four"), ConnectFourState)

@@ -1,0 +1,83 @@
+"""Tic-tac-toe, rules from OpenSpiel's `tic_tac_toe`; cells are named 1-9."""
+
+from __future__ import annotations
+
+import pyspiel
+
+from sparring.games.core import GameSpec
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+
+SPEC = GameSpec(
+    id="tictactoe",
+    version=1,
+    name="Tic-tac-toe",
+    players=2,
+    perfect_information=True,
+    chance=False,
+    zero_sum=True,
+    utility_range=(-1.0, 1.0),
+    max_length=9,
+    answer_format="Answer: <cell>",
+)
+
+_MARKS = ("X", "O")  # OpenSpiel: player 0 plays x, player 1 plays o
+_RULES = (
+    "Tic-tac-toe. Two players take turns marking an empty cell of a 3x3 board; "
+    "the first to get three marks in a row, column or diagonal wins. A full board "
+    "with no line is a draw. Win +1, loss -1, draw 0."
+)
+
+
+class TicTacToeState(OpenSpielState):
+    def action_name(self, action: int) -> str:
+        return str(action + 1)  # OpenSpiel cell 0..8, row by row
+
+    def board(self) -> list[str]:
+        """Cell texts, 0..8: a mark or the cell's number."""
+        cells = [str(i + 1) for i in range(9)]
+        for player, action, _ in self.history:
+            cells[action] = _MARKS[player]
+        return cells
+
+    def view(self, player: int) -> str:
+        c = self.board()
+        rows = [f" {c[r]} | {c[r + 1]} | {c[r + 2]}" for r in (0, 3, 6)]
+        lines = [
+            _RULES,
+            f"You are Player {player + 1} and play {_MARKS[player]}.",
+            "Board (numbers are empty cells):",
+            rows[0],
+            "---+---+---",
+            rows[1],
+            "---+---+---",
+            rows[2],
+        ]
+        if self.history:
+            moves = ", ".join(
+                f"{'you' if p == player else 'opponent'} {_MARKS[p]} on {a + 1}" for p, a, _ in self.history
+            )
+            lines.append(f"Moves so far: {moves}.")
+        if self.is_terminal():
+            lines.append(_result_line(self.returns()[player]))
+        elif self.current_player() == player:
+            cells = " ".join(self.action_name(a) for a in self.legal_actions())
+            lines.append(f"Your turn. Empty cells you can mark: {cells}")
+            lines.append(f'Answer with one line: "{SPEC.answer_format}"')
+        else:
+            lines.append("Waiting for the opponent to move.")
+        return "\n".join(lines)
+
+    def private_info(self, player: int) -> list[str]:
+        return []
+
+
+def _result_line(ret: float) -> str:
+    if ret > 0:
+        return "Game over: you won (+1)."
+    if ret < 0:
+        return "Game over: you lost (-1)."
+    return "Game over: a draw (0)."
+
+
+def make() -> OpenSpielGame:
+    return OpenSpielGame(SPEC, pyspiel.load_game("tic_tac_toe"), TicTacToeState)

@@ -1,0 +1,41 @@
+"""Shared helpers for the agent tests: a plain match loop (kept apart from the
+arena, so agent tests do not depend on it) and a per-session solver cache."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from sparring.agents.base import Decision
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _solver_cache(tmp_path_factory):
+    """Solve into a throw-away cache, never the user's: each session solves Kuhn
+    once (~0.4 s) and shares it between tests."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARRING_CACHE_DIR", str(tmp_path_factory.mktemp("sparring-cache")))
+        yield
+
+
+def play(game, agents, seed: int) -> list[float]:
+    """One match, agents[i] in seat i; returns each seat's return. Every decision
+    gets its own generator derived from (seed, turn), as the arena does."""
+    state = game.new_initial_state(random.Random(seed))
+    turn = 0
+    while not state.is_terminal():
+        player = state.current_player()
+        turn_seed = random.Random(f"{seed}/{turn}").getrandbits(63)
+        decision = Decision(state=state, player=player, rng=random.Random(turn_seed), seed=turn_seed)
+        (choice,) = agents[player].act([decision])
+        state.apply(choice.action)
+        turn += 1
+    return state.returns()
+
+
+@pytest.fixture
+def play_match():
+    """`play` as a fixture: importing `conftest` by name breaks once another
+    test folder has a conftest.py of its own."""
+    return play
