@@ -33,18 +33,23 @@ _MULTI_OPTIONS = ("--players", "-p", "--agents")
 
 def spread_multi_options(argv: list[str]) -> list[str]:
     out: list[str] = []
-    current = None
+    current, taken = None, 0
     for arg in argv:
         if arg in _MULTI_OPTIONS:
-            current = arg
+            if current is not None and not taken:
+                out.append(current)  # a bare option: let click say a value is missing
+            current, taken = arg, 0
             continue
         if current is not None and not arg.startswith("-"):
             out += [current, arg]
+            taken += 1
             continue
+        if current is not None and not taken:
+            out.append(current)
         current = None
         out.append(arg)
-    if current is not None:
-        out.append(current)  # a bare option: let click say a value is missing
+    if current is not None and not taken:
+        out.append(current)
     return out
 
 

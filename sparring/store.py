@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS turns (
     view TEXT NOT NULL,
     prompt TEXT,
     completion TEXT,
+    prompt_token_ids TEXT,            -- JSON list: the prompt as the model saw it
     token_ids TEXT,                   -- JSON list of sampled token ids
     logprobs TEXT,                    -- JSON list of behaviour log-probs
     action_logprobs TEXT,             -- JSON {action: log pi(action)} in scored mode
@@ -59,7 +60,7 @@ CREATE TABLE IF NOT EXISTS turns (
 
 _TURN_COLUMNS = (
     "match_idx", "seq", "decision", "attempt", "player", "agent", "view", "prompt",
-    "completion", "token_ids", "logprobs", "action_logprobs", "action", "action_name",
+    "completion", "prompt_token_ids", "token_ids", "logprobs", "action_logprobs", "action", "action_name",
     "valid", "forced", "reason", "message", "latency_s",
 )
 
@@ -72,9 +73,9 @@ class RunStore:
             raise SparringError(f"no run at {self.dir}: expected {path}. Check the directory, or play a run there first")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path)
-        self.db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-        self.db.execute("PRAGMA synchronous=NORMAL")
         try:
+            self.db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+            self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise SparringError(f"{path} is not a sparring run store ({exc})") from None
@@ -145,7 +146,7 @@ class RunStore:
             args = (match_index,)
         for row in self.db.execute(query + " ORDER BY match_idx, seq", args):
             turn = dict(zip(_TURN_COLUMNS, row))
-            for key in ("token_ids", "logprobs", "action_logprobs"):
+            for key in ("prompt_token_ids", "token_ids", "logprobs", "action_logprobs"):
                 turn[key] = json.loads(turn[key]) if turn[key] is not None else None
             turn["valid"], turn["forced"] = bool(turn["valid"]), bool(turn["forced"])
             yield turn
@@ -188,7 +189,7 @@ class RunStore:
 def _turn_row(match_index: int, seq: int, t: Turn) -> tuple:
     return (
         match_index, seq, t.index, t.attempt, t.player, t.agent, t.view, t.prompt,
-        t.completion, json.dumps(t.token_ids), json.dumps(t.logprobs),
+        t.completion, json.dumps(t.prompt_token_ids), json.dumps(t.token_ids), json.dumps(t.logprobs),
         json.dumps({str(k): v for k, v in t.action_logprobs.items()}) if t.action_logprobs else None,
         t.action, t.action_name, int(t.valid), int(t.forced), t.reason, t.message, t.latency_s,
     )

@@ -30,6 +30,7 @@ class Choice:
     message: str | None = None  # free-text message, for games that allow one
     prompt: str | None = None  # the rendered prompt (LLM agents)
     completion: str | None = None  # the model's raw text
+    prompt_token_ids: list[int] = field(default_factory=list)  # the prompt as the model saw it
     token_ids: list[int] = field(default_factory=list)  # sampled completion tokens
     logprobs: list[float] = field(default_factory=list)  # behaviour log-prob per token
     action_logprobs: dict[int, float] | None = None  # scored choice: log pi(a) per legal a

@@ -56,6 +56,7 @@ class Turn:
     message: str | None = None
     prompt: str | None = None
     completion: str | None = None
+    prompt_token_ids: list[int] = field(default_factory=list)
     token_ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     action_logprobs: dict[int, float] | None = None
@@ -200,7 +201,7 @@ def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
         action_name=state.action_name(choice.action) if valid else None,
         valid=valid, reason=None if valid else (reason or "no action"),
         message=choice.message, prompt=choice.prompt, completion=choice.completion,
-        token_ids=choice.token_ids, logprobs=choice.logprobs,
+        prompt_token_ids=choice.prompt_token_ids, token_ids=choice.token_ids, logprobs=choice.logprobs,
         action_logprobs=choice.action_logprobs, latency_s=choice.latency_s,
     )
     match.result.turns.append(turn)

@@ -14,6 +14,13 @@ from sparring.backends.base import Completion, GenerationRequest, ScoreRequest
 from sparring.errors import SparringError
 
 
+@dataclass(frozen=True)
+class ScoredOption:
+    prompt_token_ids: list[int]
+    token_ids: list[int]  # the option's tokens, as scored
+    logprobs: list[float]  # log-prob of each option token after the prompt (temperature 1)
+
+
 def free_cores() -> int:
     """Cores not busy with other work right now. On a shared 2-core machine two
     threads while another process holds a core were 5-10x slower than one."""
@@ -158,33 +165,41 @@ class HFBackend:
 
     # ---- scoring -----------------------------------------------------------------
 
-    @torch.no_grad()
     def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
         """Sum of log-probs of each option's tokens after the prompt (temperature 1)."""
+        return [[sum(option.logprobs) for option in options] for options in self.score_tokens(requests)]
+
+    @torch.no_grad()
+    def score_tokens(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
+        """Per request, per option: the prompt and option token ids exactly as scored
+        and each option token's log-prob (temperature 1). Training on a scored choice
+        uses these ids, never a re-tokenisation of the option text."""
         rows, spans, owners = [], [], []
         for r_index, request in enumerate(requests):
             prompt = self.prompt_ids(request.messages)
             for option in request.options:
                 option_ids = self.tokenizer(option, add_special_tokens=False)["input_ids"]
-                rows.append(prompt + option_ids)
-                spans.append((len(prompt), len(option_ids)))
+                rows.append((prompt, option_ids))
+                spans.append(len(option_ids))
                 owners.append(r_index)
-        scores: list[float] = []
+        scored: list[ScoredOption] = []
         for start in range(0, len(rows), self.config.max_batch):
             chunk, chunk_spans = rows[start : start + self.config.max_batch], spans[start : start + self.config.max_batch]
-            ids, mask = self._left_pad(chunk)
+            ids, mask = self._left_pad([prompt + option for prompt, option in chunk])
             position = (mask.cumsum(-1) - 1).clamp(min=0)
             logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position).logits.float()
             logp = torch.log_softmax(logits[:, :-1], dim=-1)  # predicts token t+1 from t
             targets = ids[:, 1:]
             token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [B, T-1]
             width = ids.shape[1]
-            for i, (_, n_option) in enumerate(chunk_spans):
+            for i, n_option in enumerate(chunk_spans):
                 # the option occupies the last n_option positions of a left-padded row
-                scores.append(float(token_logp[i, width - 1 - n_option :].sum()))
-        result: list[list[float]] = [[] for _ in requests]
-        for owner, value in zip(owners, scores):
-            result[owner].append(value)
+                prompt, option = chunk[i]
+                values = token_logp[i, width - 1 - n_option :].tolist() if n_option else []
+                scored.append(ScoredOption(prompt, option, values))
+        result: list[list[ScoredOption]] = [[] for _ in requests]
+        for owner, option in zip(owners, scored):
+            result[owner].append(option)
         return result
 
     def close(self) -> None:

@@ -1,0 +1,232 @@
+"""Tournaments: every pairing of a field of agents (round robin), or one agent
+against each of a field (gauntlet), N matches per pairing with seats swapped evenly,
+summarised as a payoff matrix of mean returns with 95% intervals.
+
+A tournament is a normal run: each match is stored with the agent name per seat, so
+`payoff_matrix(store.matches())` rebuilds the results from any run directory, and a
+tournament stored in a run directory is continued, like `play`, by running it again.
+
+Match indices are allotted in blocks, one block of `games_per_pair` per pairing:
+pairing k owns indices k*G .. k*G+G-1. Blocks start at even indices and the arena
+rotates seats with the index (`seat_order`), so with an even G each agent of a
+pairing sits in each seat exactly G/2 times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from sparring.agents.base import Agent
+from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.arena.results import mean_ci95, outcome
+from sparring.errors import SparringError
+from sparring.games.core import Game
+from sparring.store import RunStore
+
+Mode = Literal["round_robin", "gauntlet"]
+MODES = ("round_robin", "gauntlet")
+
+
+def pairings(n_agents: int, mode: Mode) -> list[tuple[int, int]]:
+    """Agent index pairs in play order. Round robin: every i < j. Gauntlet: agent 0
+    (the challenger) against each of the others."""
+    if mode == "round_robin":
+        return [(i, j) for i in range(n_agents) for j in range(i + 1, n_agents)]
+    if mode == "gauntlet":
+        return [(0, j) for j in range(1, n_agents)]
+    raise SparringError(f"tournament mode '{mode}' unknown: use {' or '.join(MODES)}")
+
+
+def check_tournament(players: int, agent_names: list[str], games_per_pair: int, mode: str) -> None:
+    """Refuse a tournament that cannot be played fairly, saying what to change."""
+    if mode not in MODES:
+        raise SparringError(f"tournament mode '{mode}' unknown: use {' or '.join(MODES)}")
+    if players != 2:
+        raise SparringError(
+            f"tournaments pair agents two at a time, and this game has {players} seats: "
+            "play it with `play` and one agent per seat instead"
+        )
+    if len(agent_names) < 2:
+        raise SparringError(f"a tournament needs at least 2 agents, got {len(agent_names)}: add opponents")
+    duplicates = sorted({name for name in agent_names if agent_names.count(name) > 1})
+    if duplicates:
+        raise SparringError(
+            f"agent names must be distinct, since results are kept by name: {', '.join(duplicates)} "
+            "appear more than once. Give each agent once"
+        )
+    if not isinstance(games_per_pair, int) or games_per_pair <= 0:
+        raise SparringError(f"games per pairing must be a positive whole number, got {games_per_pair}")
+    if games_per_pair % 2:
+        raise SparringError(
+            f"games per pairing must be even so that each agent plays each seat equally often "
+            f"(seats cannot be swapped evenly over {games_per_pair} games): use {games_per_pair + 1}"
+        )
+
+
+@dataclass
+class TournamentResult:
+    agents: list[str]
+    mode: str
+    games_per_pair: int
+    pairings: list[tuple[str, str]]
+    matches: list[dict[str, Any]]  # as RunStore.matches() gives them, in index order
+
+    def payoff(self) -> "PayoffMatrix":
+        return payoff_matrix(self.matches, self.agents)
+
+
+def run_tournament(
+    game: Game,
+    agents: list[Agent],
+    games_per_pair: int,
+    seed: int = 0,
+    rule: InvalidMoveRule = InvalidMoveRule(),
+    mode: Mode = "round_robin",
+    store: RunStore | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    concurrency: int = 64,
+) -> TournamentResult:
+    """Play every pairing's matches and return them with the field's names.
+
+    With a `store`, each match is written as it ends and matches already stored are
+    not played again (the store keeps the plan and refuses a different one).
+    `progress(finished, total)` is called once before play and after every match.
+    """
+    names = [agent.name for agent in agents]
+    check_tournament(game.spec.players, names, games_per_pair, mode)
+    pairs = pairings(len(agents), mode)
+    total = len(pairs) * games_per_pair
+    done: set[int] = set()
+    if store is not None:
+        plan = {"game": f"{game.spec.ref}@{game.spec.version}", "agents": names, "mode": mode,
+                "games_per_pair": games_per_pair, "seed": seed}
+        stored_plan = store.get_meta("tournament")
+        if stored_plan is None:
+            store.set_meta("tournament", plan)
+        elif stored_plan != plan:
+            differ = sorted(k for k in plan if stored_plan.get(k) != plan[k])
+            raise SparringError(
+                f"{store.dir} holds a tournament with a different plan ({', '.join(differ)} differ): "
+                "choose a new run directory, or repeat the original settings to continue it"
+            )
+        done = store.finished_indices() & set(range(total))
+    finished = len(done)
+    if progress is not None:
+        progress(finished, total)
+    results: list[MatchResult] = []
+
+    def on_match_end(result: MatchResult) -> None:
+        nonlocal finished
+        if store is not None:
+            store.write_match(result)
+        results.append(result)
+        finished += 1
+        if progress is not None:
+            progress(finished, total)
+
+    # One arena call per pairing: play_matches seats one list of agents per call.
+    # An agent still sees one batch per tick within its pairing; batching one
+    # agent's decisions across pairings needs the arena to take seats per match
+    # (see the report on the `seating` extension of play_matches).
+    for k, (i, j) in enumerate(pairs):
+        todo = [index for index in range(k * games_per_pair, (k + 1) * games_per_pair) if index not in done]
+        if todo:
+            play_matches(game, [agents[i], agents[j]], todo, seed, rule, concurrency, on_match_end)
+
+    if store is not None:
+        records = [m for m in store.matches() if m["index"] < total]
+    else:
+        records = sorted((match_record(r) for r in results), key=lambda m: m["index"])
+    return TournamentResult(
+        agents=names, mode=mode, games_per_pair=games_per_pair,
+        pairings=[(names[i], names[j]) for i, j in pairs], matches=records,
+    )
+
+
+def match_record(result: MatchResult) -> dict[str, Any]:
+    """A finished match in the form `RunStore.matches()` returns, so results read
+    the same from memory and from a run directory."""
+    return {
+        "index": result.index, "game": result.game, "seed": result.seed, "seats": list(result.seats),
+        "returns": list(result.returns), "forfeit_by": result.forfeit_by,
+        "invalid": result.invalid_counts(), "n_turns": len(result.turns), "wall_s": result.wall_s,
+    }
+
+
+# ---- the payoff matrix ---------------------------------------------------------------
+
+
+@dataclass
+class PayoffMatrix:
+    """Agent i's results against agent j, pooled over both seats. Every array is
+    (n, n), row = the agent, column = its opponent; unplayed cells have mean and
+    ci95 NaN and zero counts. A match of an agent against itself lands on the
+    diagonal once per seat (as in `summarize`)."""
+
+    agents: list[str]
+    mean: np.ndarray  # mean return of i against j
+    ci95: np.ndarray  # half-width of its normal-approximation 95% interval
+    games: np.ndarray  # matches of i against j
+    wins: np.ndarray
+    draws: np.ndarray
+    losses: np.ndarray
+    invalid: np.ndarray  # invalid answers given by i in its matches against j
+    forfeits: np.ndarray  # matches against j that i lost by running out of retries
+
+    def index(self, agent: str) -> int:
+        return self.agents.index(agent)
+
+
+def payoff_matrix(matches: list[dict[str, Any]], agents: list[str] | None = None) -> PayoffMatrix:
+    """Build the payoff matrix from stored two-seat matches.
+
+    `agents` fixes the rows' order (default: order of first appearance); matches
+    involving an agent not in it are left out, so a subset of a field can be rated.
+    """
+    if agents is None:
+        agents = []
+        for match in matches:
+            agents += [a for a in match["seats"] if a not in agents]
+    position = {name: k for k, name in enumerate(agents)}
+    seen = {a for match in matches for a in match["seats"]}
+    missing = [a for a in agents if a not in seen]
+    if missing:
+        raise SparringError(
+            f"no stored matches for {', '.join(missing)}; agents in these matches are "
+            f"{', '.join(sorted(seen)) or 'none'}"
+        )
+    n = len(agents)
+    returns: list[list[list[float]]] = [[[] for _ in range(n)] for _ in range(n)]
+    counts = {key: np.zeros((n, n), dtype=int) for key in ("win", "draw", "loss", "invalid", "forfeits")}
+    for match in matches:
+        seats = match["seats"]
+        if len(seats) != 2:
+            raise SparringError(
+                f"match {match['index']} has {len(seats)} seats: a payoff matrix pairs agents "
+                "two at a time, so it needs two-player matches"
+            )
+        if seats[0] not in position or seats[1] not in position:
+            continue
+        for seat in (0, 1):
+            i, j = position[seats[seat]], position[seats[1 - seat]]
+            returns[i][j].append(match["returns"][seat])
+            counts[outcome(match["returns"], seat)][i, j] += 1
+            counts["invalid"][i, j] += match["invalid"][seat]
+            counts["forfeits"][i, j] += match["forfeit_by"] == seat
+    mean = np.full((n, n), np.nan)
+    ci95 = np.full((n, n), np.nan)
+    games = np.zeros((n, n), dtype=int)
+    for i in range(n):
+        for j in range(n):
+            if returns[i][j]:
+                mean[i, j], ci95[i, j] = mean_ci95(returns[i][j])
+                games[i, j] = len(returns[i][j])
+    return PayoffMatrix(
+        agents=list(agents), mean=mean, ci95=ci95, games=games, wins=counts["win"],
+        draws=counts["draw"], losses=counts["loss"], invalid=counts["invalid"],
+        forfeits=counts["forfeits"],
+    )

@@ -1,0 +1,54 @@
+"""The result of one benchmark run: an overall score and breakdowns, each with a
+95% interval, ready to print as a table or store as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sparring.agents.base import Agent
+from sparring.agents.registry import AgentFactory
+from sparring.eval.benchmarks.stats import Estimate
+from sparring.games.core import Game
+
+
+@dataclass
+class BenchmarkReport:
+    benchmark: str  # e.g. "matrix2x2/nash"
+    agent: str
+    metric: str  # what the numbers are, e.g. "exact-match accuracy"
+    overall: Estimate
+    breakdowns: dict[str, dict[str, Estimate]] = field(default_factory=dict)  # e.g. {"family": {...}}
+    invalid: int = 0  # rejected answers (retried or not)
+    forfeits: int = 0  # matches lost by running out of retries
+    items: list[dict[str, Any]] = field(default_factory=list)  # one row per question / match
+    notes: list[str] = field(default_factory=list)
+
+    def rows(self) -> list[tuple[str, str, Estimate]]:
+        """(breakdown, key, estimate) rows, the overall score first."""
+        out = [("overall", "all", self.overall)]
+        for name, table in self.breakdowns.items():
+            out.extend((name, key, est) for key, est in table.items())
+        return out
+
+    def table(self) -> str:
+        lines = [f"{self.benchmark}  agent={self.agent}  metric={self.metric}"]
+        lines.append(f"{'by':<10} {'':<22} {'score':>7}  {'95% CI':<17} {'n':>5}")
+        for name, key, est in self.rows():
+            lines.append(
+                f"{name:<10} {key:<22} {est.value:>7.3f}  [{est.low:.3f}, {est.high:.3f}]  {est.n:>5}"
+            )
+        lines.append(f"invalid answers: {self.invalid}, forfeits: {self.forfeits}")
+        lines.extend(self.notes)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resolve_agent(agent: Agent | str, game: Game) -> Agent:
+    """An agent object as is, or a reference (`random`, `smollm2(mode=scored)`)
+    built for `game` by the agent registry."""
+    if isinstance(agent, str):
+        return AgentFactory(game).make(agent)
+    return agent

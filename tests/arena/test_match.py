@@ -1,0 +1,103 @@
+"""Lockstep play: batching, seat rotation, reproducibility, the invalid-move rule."""
+
+import pytest
+
+from sparring.agents.base import Choice
+from sparring.agents.scripted import RandomAgent
+from sparring.arena.match import InvalidMoveRule, play_matches
+from sparring.errors import SparringError
+from sparring.games.registry import make_game
+
+
+class Recording(RandomAgent):
+    """A random agent that records the size of every batch it is given."""
+
+    def __init__(self, name):
+        super().__init__(name=name)
+        self.batches = []
+
+    def act(self, decisions):
+        self.batches.append(len(decisions))
+        return super().act(decisions)
+
+
+class Stubborn:
+    """Answers illegally `bad` times per decision, then plays the first legal move."""
+
+    def __init__(self, bad, name="stubborn"):
+        self.bad, self.name, self.feedback = bad, name, []
+
+    def act(self, decisions):
+        out = []
+        for d in decisions:
+            self.feedback.append(d.feedback)
+            if d.attempt < self.bad:
+                out.append(Choice(action=None, reason="gibberish", completion="???"))
+            else:
+                out.append(Choice(action=d.state.legal_actions()[0]))
+        return out
+
+
+def test_one_batched_call_per_agent_per_tick():
+    game = make_game("tictactoe")
+    a, b = Recording("a"), Recording("b")
+    results = play_matches(game, [a, b], range(20), run_seed=1, concurrency=20)
+    # tic-tac-toe lasts at most 9 decisions: each agent is called at most once per tick
+    assert len(a.batches) <= 9 and len(b.batches) <= 9
+    # at the first tick half the matches wait on a (seat 0) and half on b
+    assert a.batches[0] == 10 and b.batches[0] == 10
+    assert sum(a.batches) + sum(b.batches) == sum(len(r.turns) for r in results)
+
+
+def test_seats_rotate_between_matches():
+    results = play_matches(make_game("kuhn_poker"), [RandomAgent("x"), RandomAgent("y")], range(6), run_seed=0)
+    assert [r.seats for r in results] == [["x", "y"], ["y", "x"]] * 3
+
+
+def _transcript(results):
+    return [(r.seed, r.returns, [(t.player, t.action, t.view) for t in r.turns]) for r in results]
+
+
+def test_same_seed_same_transcripts_whatever_the_concurrency():
+    game = make_game("liars_dice")
+    agents = [RandomAgent("p"), RandomAgent("q")]
+    first = play_matches(game, agents, range(12), run_seed=5, concurrency=12)
+    again = play_matches(game, agents, range(12), run_seed=5, concurrency=3)
+    other = play_matches(game, agents, range(12), run_seed=6, concurrency=12)
+    assert _transcript(first) == _transcript(again)
+    assert _transcript(first) != _transcript(other)
+
+
+def test_retry_with_feedback_then_valid():
+    stubborn = Stubborn(bad=1)
+    results = play_matches(make_game("tictactoe"), [stubborn, RandomAgent("r")], [0], run_seed=0,
+                           rule=InvalidMoveRule(retries=1))
+    [result] = results
+    assert result.forfeit_by is None
+    assert result.invalid_counts()[0] == sum(1 for t in result.turns if t.player == 0 and t.valid)
+    assert "gibberish" in stubborn.feedback  # the retry carried the reason
+
+
+def test_forfeit_after_retries_uses_the_penalty():
+    rule = InvalidMoveRule(retries=2, then="forfeit", penalty=-3.0, opponent_reward=0.5)
+    [result] = play_matches(make_game("kuhn_poker"), [Stubborn(bad=99), RandomAgent("r")], [0], 0, rule)
+    assert result.forfeit_by == 0
+    assert result.returns == [-3.0, 0.5]
+    assert [t.attempt for t in result.turns] == [0, 1, 2]
+    assert not any(t.valid for t in result.turns)
+
+
+def test_random_move_after_retries_finishes_the_match():
+    rule = InvalidMoveRule(retries=0, then="random")
+    [result] = play_matches(make_game("tictactoe"), [Stubborn(bad=99), RandomAgent("r")], [0], 0, rule)
+    assert result.forfeit_by is None
+    forced = [t for t in result.turns if t.forced]
+    assert forced and all(t.player == 0 and t.valid for t in forced)
+    assert sum(result.returns) == 0
+
+
+def test_wrong_number_of_agents_is_refused():
+    with pytest.raises(SparringError, match="needs 2 players"):
+        play_matches(make_game("tictactoe"), [RandomAgent()], [0], 0)
+    with pytest.raises(SparringError, match="retries"):
+        InvalidMoveRule(retries=-1)

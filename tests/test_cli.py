@@ -1,0 +1,76 @@
+"""The command line, run as a user runs it: a real process, real files."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from sparring.cli import spread_multi_options
+
+
+def sparring(*args, cwd, env=None):
+    return subprocess.run(
+        [sys.executable, "-c", "from sparring.cli import main; main()", *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+    )
+
+
+def test_spread_multi_options():
+    assert spread_multi_options(["play", "g", "--players", "a(x=1,y=2)", "b", "--games", "3"]) == [
+        "play", "g", "--players", "a(x=1,y=2)", "--players", "b", "--games", "3"]
+
+
+def test_play_show_export(tmp_path):
+    run = sparring("play", "tictactoe", "--players", "perfect", "random", "--games", "6", "--out", "r", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "perfect" in run.stdout and "6 matches" in run.stdout
+    shown = sparring("show", "r", "--match", "1", cwd=tmp_path)
+    assert shown.returncode == 0 and "plays" in shown.stdout and "returns" in shown.stdout
+    exported = sparring("export", "r", "--format", "parquet", cwd=tmp_path)
+    assert exported.returncode == 0 and (tmp_path / "r" / "turns.parquet").exists()
+    # the same command again continues the complete run and plays nothing new
+    again = sparring("play", "tictactoe", "--players", "perfect", "random", "--games", "6", "--out", "r", cwd=tmp_path)
+    assert again.returncode == 0 and "6 of 6 matches already stored" in again.stdout
+
+
+def test_yaml_config_and_openspiel_adapter(tmp_path):
+    (tmp_path / "c.yaml").write_text(
+        "game: openspiel:goofspiel(num_cards=4)\nplayers: [random, always_x]\ngames: 4\nout: g\n"
+        "invalid: {retries: 0, then: random}\n")
+    run = sparring("play", "--config", "c.yaml", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "always_x" in run.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["play", "chess9", "--players", "random", "random"], "unknown game 'chess9'"),
+    (["play", "matrix(rounds=0)", "--players", "random", "random"], "rounds"),
+    (["play", "openspiel:no_such_game", "--players", "random", "random"], "no_such_game"),
+    (["play", "tictactoe", "--players", "random", "wizard"], "unknown agent 'wizard'"),
+    (["play", "tictactoe", "--players", "random"], "needs 2 players"),
+    (["play", "tictactoe", "--players", "random", "cfr"], "cfr"),
+    (["play", "kuhn_poker", "--players", "random", "cfr(speed=3)"], "speed"),
+    (["play", "tictactoe", "--players", "random", "random", "--games", "0"], "games must be at least 1"),
+    (["play", "--config", "bad.yaml"], "not valid YAML"),
+    (["play", "--config", "missing.yaml"], "does not exist"),
+    (["play", "tictactoe", "--players", "random", "openai(model=m,base_url=http://127.0.0.1:9/v1,api_key_env='')"],
+     "cannot reach"),
+    (["play", "tictactoe", "--players", "random", "openai(model=m,base_url=http://127.0.0.1:9/v1)"],
+     "OPENAI_API_KEY is not set"),
+    (["show", "nowhere"], "no run at"),
+])
+def test_bad_input_is_one_clear_message(tmp_path, args, message):
+    (tmp_path / "bad.yaml").write_text("game: [unclosed\n")
+    env = {"OPENAI_API_KEY": ""} if "OPENAI_API_KEY" not in message else {}
+    result = sparring(*args, cwd=tmp_path, env={k: v for k, v in env.items()})
+    if "OPENAI_API_KEY is not set" in message:
+        result = subprocess.run(
+            [sys.executable, "-c", "from sparring.cli import main; main()", *args], cwd=tmp_path,
+            capture_output=True, text=True, timeout=120,
+            env={k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"},
+        )
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not (tmp_path / "runs").exists() or args[0] != "play"  # nothing half-made

@@ -1,0 +1,96 @@
+"""The run store: one transaction per match, interrupted runs continue, exports."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from sparring.agents.scripted import RandomAgent
+from sparring.arena.match import play_matches
+from sparring.errors import SparringError
+from sparring.games.registry import make_game
+from sparring.store import RunStore
+
+CONFIG = {"game": "kuhn_poker", "players": ["a", "b"], "games": 10, "seed": 3}
+
+
+class Interrupt(RandomAgent):
+    """Raises KeyboardInterrupt (as Ctrl-C would) on its n-th call."""
+
+    def __init__(self, calls_before):
+        super().__init__(name="b")
+        self.left = calls_before
+
+    def act(self, decisions):
+        self.left -= 1
+        if self.left < 0:
+            raise KeyboardInterrupt
+        return super().act(decisions)
+
+
+def _play(store, agents, indices, concurrency=2):
+    play_matches(make_game("kuhn_poker"), agents, indices, run_seed=3, concurrency=concurrency,
+                 on_match_end=store.write_match)
+
+
+def test_interrupted_run_keeps_finished_matches_and_continues(tmp_path):
+    store = RunStore(tmp_path / "run", create=True)
+    store.start(CONFIG)
+    with pytest.raises(KeyboardInterrupt):
+        _play(store, [RandomAgent("a"), Interrupt(calls_before=6)], range(10))
+    kept = store.finished_indices()
+    assert 0 < len(kept) < 10
+    # every stored match is complete: its turns end in a terminal position
+    for match in store.matches():
+        turns = list(store.turns(match["index"]))
+        assert len(turns) == match["n_turns"] > 0
+    store.close()
+
+    store = RunStore(tmp_path / "run")
+    store.start(CONFIG)  # same config: continue
+    _play(store, [RandomAgent("a"), RandomAgent("b")], [i for i in range(10) if i not in kept])
+    assert store.finished_indices() == set(range(10))
+
+    fresh = RunStore(tmp_path / "fresh", create=True)
+    _play(fresh, [RandomAgent("a"), RandomAgent("b")], range(10), concurrency=10)
+    assert store.matches() == [dict(m, wall_s=s["wall_s"]) for m, s in zip(fresh.matches(), store.matches())]
+
+
+def test_a_different_config_is_refused(tmp_path):
+    store = RunStore(tmp_path, create=True)
+    store.start(CONFIG)
+    with pytest.raises(SparringError, match="games differ"):
+        store.start({**CONFIG, "games": 11})
+
+
+def test_missing_or_foreign_store(tmp_path):
+    with pytest.raises(SparringError, match="no run at"):
+        RunStore(tmp_path / "nothing")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "run.sqlite").write_bytes(b"not a database at all" * 100)
+    with pytest.raises(SparringError, match="not a sparring run store"):
+        RunStore(tmp_path / "bad")
+
+
+def test_exports_round_trip(tmp_path):
+    store = RunStore(tmp_path, create=True)
+    _play(store, [RandomAgent("a"), RandomAgent("b")], range(5))
+    assert store.export_jsonl(tmp_path / "m.jsonl") == 5
+    lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert [len(m["turns"]) for m in lines] == [m["n_turns"] for m in store.matches()]
+    rows = store.export_parquet(tmp_path / "t.parquet")
+    table = pq.read_table(tmp_path / "t.parquet")
+    assert table.num_rows == rows == sum(m["n_turns"] for m in store.matches())
+    assert {"game", "returns", "action_name", "view"} <= set(table.column_names)
+
+
+def test_a_match_is_one_transaction(tmp_path):
+    """A failure while writing a match leaves no partial rows behind."""
+    store = RunStore(tmp_path, create=True)
+    results = play_matches(make_game("kuhn_poker"), [RandomAgent("a"), RandomAgent("b")], range(2), 3)
+    store.write_match(results[0])
+    results[1].turns[-1].token_ids = [object()]  # fails after the match row is inserted
+    with pytest.raises(TypeError):
+        store.write_match(results[1])
+    assert [m["index"] for m in store.matches()] == [0]
+    assert len(list(store.turns())) == len(results[0].turns)
