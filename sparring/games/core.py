@@ -77,7 +77,9 @@ class Game(Protocol):
 
     spec: GameSpec
 
-    def new_initial_state(self, rng: random.Random) -> State: ...
+    def new_initial_state(self, rng: random.Random) -> State:
+        """A new match whose chance events are drawn from `rng`: give each match a
+        generator of its own, and the same seed replays the same match."""
 
 
 def legal_action_names(state: State) -> dict[str, int]:

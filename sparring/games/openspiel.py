@@ -34,9 +34,9 @@ class OpenSpielState:
         self.spec: GameSpec = game.spec
         self.game = game
         self._os = os_state
-        # A private stream, split off once: chance does not depend on who else
-        # draws from the caller's generator later.
-        self._rng = random.Random(rng.getrandbits(64))
+        # Chance is drawn from the caller's generator (the arena gives each match its
+        # own); seeding a fresh one per match would cost more than a whole Kuhn match.
+        self._rng = rng
         self.history: list[tuple[int, int, str]] = []
         self.messages: list[str | None] = []  # one per decision; OpenSpiel games have none
         self.chance: list[int] = []
@@ -52,15 +52,14 @@ class OpenSpielState:
         return self._os
 
     def current_player(self) -> int:
-        return -1 if self._os.is_terminal() else self._os.current_player()
+        player = self._os.current_player()  # OpenSpiel's terminal id is negative (-4)
+        return -1 if player < 0 else player
 
     def is_terminal(self) -> bool:
         return self._os.is_terminal()
 
     def legal_actions(self) -> list[int]:
-        if self._os.is_terminal():
-            return []
-        return self._os.legal_actions()
+        return self._os.legal_actions()  # empty at terminal states
 
     def action_name(self, action: int) -> str:
         return _clean_action_string(self._os.action_to_string(self._os.current_player(), action))
@@ -68,11 +67,10 @@ class OpenSpielState:
     def apply(self, action: int, message: str | None = None) -> None:
         """Play `action` for the player to move, then any chance that follows.
         `message` is ignored: OpenSpiel games carry no free text."""
-        if self._os.is_terminal():
-            raise ValueError(f"{self.spec.id}: the match is over; no action can be applied")
         legal = self._os.legal_actions()
         if action not in legal:
-            raise ValueError(f"{self.spec.id}: action {action} is not legal here; legal: {legal}")
+            over = " (the match is over)" if self._os.is_terminal() else ""
+            raise ValueError(f"{self.spec.id}: action {action} is not legal here{over}; legal: {legal}")
         player = self._os.current_player()
         self.history.append((player, action, self.action_name(action)))
         self.messages.append(None)

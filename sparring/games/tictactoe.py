@@ -20,6 +20,11 @@ SPEC = GameSpec(
     answer_format="Answer: <cell>",
 )
 
+_CELL_NAMES = tuple(str(i + 1) for i in range(9))
+_BOARD = (
+    "Board (numbers are empty cells):\n"
+    " {} | {} | {}\n---+---+---\n {} | {} | {}\n---+---+---\n {} | {} | {}"
+)
 _MARKS = ("X", "O")  # OpenSpiel: player 0 plays x, player 1 plays o
 _RULES = (
     "Tic-tac-toe. Two players take turns marking an empty cell of a 3x3 board; "
@@ -34,23 +39,17 @@ class TicTacToeState(OpenSpielState):
 
     def board(self) -> list[str]:
         """Cell texts, 0..8: a mark or the cell's number."""
-        cells = [str(i + 1) for i in range(9)]
+        cells = list(_CELL_NAMES)
         for player, action, _ in self.history:
             cells[action] = _MARKS[player]
         return cells
 
     def view(self, player: int) -> str:
-        c = self.board()
-        rows = [f" {c[r]} | {c[r + 1]} | {c[r + 2]}" for r in (0, 3, 6)]
+        # Rendered at every turn of every match: kept to plain string building.
         lines = [
             _RULES,
             f"You are Player {player + 1} and play {_MARKS[player]}.",
-            "Board (numbers are empty cells):",
-            rows[0],
-            "---+---+---",
-            rows[1],
-            "---+---+---",
-            rows[2],
+            _BOARD.format(*self.board()),
         ]
         if self.history:
             moves = ", ".join(
@@ -60,7 +59,7 @@ class TicTacToeState(OpenSpielState):
         if self.is_terminal():
             lines.append(_result_line(self.returns()[player]))
         elif self.current_player() == player:
-            cells = " ".join(self.action_name(a) for a in self.legal_actions())
+            cells = " ".join(_CELL_NAMES[a] for a in self.legal_actions())
             lines.append(f"Your turn. Empty cells you can mark: {cells}")
             lines.append(f'Answer with one line: "{SPEC.answer_format}"')
         else:

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -32,12 +34,16 @@ class BenchmarkReport:
         return out
 
     def table(self) -> str:
-        lines = [f"{self.benchmark}  agent={self.agent}  metric={self.metric}"]
-        lines.append(f"{'by':<10} {'':<22} {'score':>7}  {'95% CI':<17} {'n':>5}")
-        for name, key, est in self.rows():
-            lines.append(
-                f"{name:<10} {key:<22} {est.value:>7.3f}  [{est.low:.3f}, {est.high:.3f}]  {est.n:>5}"
-            )
+        rows = self.rows()
+        w_by = max(len("by"), *(len(r[0]) for r in rows))
+        w_key = max(len("key"), *(len(r[1]) for r in rows))
+        lines = [
+            f"{self.benchmark}  agent={self.agent}  metric={self.metric}",
+            f"{'by':<{w_by}}  {'key':<{w_key}}  {'score':>7}  {'95% CI':<18}  {'n':>5}",
+        ]
+        for name, key, est in rows:
+            ci = f"[{est.low:.3f}, {est.high:.3f}]"
+            lines.append(f"{name:<{w_by}}  {key:<{w_key}}  {est.value:>7.3f}  {ci:<18}  {est.n:>5}")
         lines.append(f"invalid answers: {self.invalid}, forfeits: {self.forfeits}")
         lines.extend(self.notes)
         return "\n".join(lines)
@@ -46,9 +52,16 @@ class BenchmarkReport:
         return asdict(self)
 
 
-def resolve_agent(agent: Agent | str, game: Game) -> Agent:
+@contextmanager
+def resolve_agent(agent: Agent | str, game: Game) -> Iterator[Agent]:
     """An agent object as is, or a reference (`random`, `smollm2(mode=scored)`)
-    built for `game` by the agent registry."""
-    if isinstance(agent, str):
-        return AgentFactory(game).make(agent)
-    return agent
+    built for `game` by the agent registry; what was built here (a loaded model)
+    is released on exit, what was passed in is left to its owner."""
+    if not isinstance(agent, str):
+        yield agent
+        return
+    factory = AgentFactory(game)
+    try:
+        yield factory.make(agent)
+    finally:
+        factory.close()

@@ -52,12 +52,32 @@ def bootstrap_ci(
     if len(samples) < 2:
         value = statistic(samples)
         return value, value
-    values = sorted(
+    values = [
         statistic([samples[rng.randrange(len(samples))] for _ in samples]) for _ in range(resamples)
-    )
+    ]
+    return _percentiles(values, level)
+
+
+def stratified_bootstrap_ci(
+    groups: Sequence[Sequence],
+    statistic: Callable[[list[list]], float],
+    rng: random.Random,
+    resamples: int = 1000,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap of a statistic of several groups (e.g. the mean NRA over
+    games), resampling within each group so every resample keeps every group."""
+    values = [
+        statistic([[g[rng.randrange(len(g))] for _ in g] for g in groups]) for _ in range(resamples)
+    ]
+    return _percentiles(values, level)
+
+
+def _percentiles(values: list[float], level: float) -> tuple[float, float]:
+    values = sorted(values)
     tail = (1 - level) / 2
-    low = values[int(math.floor(tail * (resamples - 1)))]
-    high = values[int(math.ceil((1 - tail) * (resamples - 1)))]
+    low = values[int(math.floor(tail * (len(values) - 1)))]
+    high = values[int(math.ceil((1 - tail) * (len(values) - 1)))]
     return low, high
 
 

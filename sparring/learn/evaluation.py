@@ -1,0 +1,44 @@
+"""Evaluation of a learning policy against a fixed opponent: win/draw/loss, mean
+return and invalid-answer rate, each with a 95% interval (normal approximation,
+`mean_ci95`). The same seeds every time, so two evaluations of different policy
+versions play the same deals and seats."""
+
+from __future__ import annotations
+
+from sparring.agents.base import Agent
+from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.arena.results import mean_ci95, outcome
+from sparring.games.core import Game
+
+EVAL_SEED_OFFSET = 1_000_003  # eval games never share seeds with training games
+
+
+def play_eval(game: Game, policy: Agent, opponent: Agent, games: int, seed: int,
+              rule: InvalidMoveRule, concurrency: int = 64) -> list[MatchResult]:
+    """`games` matches, seats alternating (policy first in even-indexed ones)."""
+    return play_matches(game, [policy, opponent], range(games), seed + EVAL_SEED_OFFSET, rule,
+                        concurrency=concurrency, record_views=False)
+
+
+def policy_outcomes(results: list[MatchResult], policy_name: str) -> dict[str, list[float]]:
+    """Per match, from the policy's seat: return, win, draw, win-or-draw; and per
+    policy answer whether it was invalid."""
+    out: dict[str, list[float]] = {"return": [], "win": [], "draw": [], "win_or_draw": [], "invalid": []}
+    for result in results:
+        seat = result.seats.index(policy_name)
+        result_kind = outcome(result.returns, seat)
+        out["return"].append(result.returns[seat])
+        out["win"].append(float(result_kind == "win"))
+        out["draw"].append(float(result_kind == "draw"))
+        out["win_or_draw"].append(float(result_kind != "loss"))
+        out["invalid"].extend(float(not t.valid) for t in result.turns if t.player == seat and not t.forced)
+    return out
+
+
+def summarize_eval(results: list[MatchResult], policy_name: str) -> dict[str, float]:
+    """Means and 95% half-widths: {'return': m, 'return_ci': h, 'win': ..., ...}."""
+    summary: dict[str, float] = {"games": float(len(results))}
+    for key, values in policy_outcomes(results, policy_name).items():
+        mean, half = mean_ci95(values)
+        summary[key], summary[f"{key}_ci"] = mean, half
+    return summary

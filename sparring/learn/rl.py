@@ -1,0 +1,710 @@
+"""Self-play reinforcement learning for a local model (SPIRAL, arXiv 2506.24119).
+
+One step: play `games_per_step` games of the shared policy against opponents drawn
+from the mix (itself in every seat by default), turn each of the policy's turns into
+a sample whose reward is the final return of the player who took it, compute
+role-conditioned advantages, and take `ppo_epochs` policy-gradient steps over the
+completion tokens that were sampled (the recorded ids, never re-tokenised text).
+Every `eval_every` steps the policy plays fixed references; every
+`checkpoint_every` steps the whole trainer state is saved atomically, and
+`resume=RUN_DIR` continues from the last checkpoint as if never stopped.
+
+Log-probabilities. The backend records the behaviour log-prob of each sampled token
+under the distribution it was drawn from: logits / temperature (top-p is refused
+for training, so no truncation). New log-probs are computed with the same
+temperature, so the PPO ratio exp(logp_new - logp_behaviour) is 1 on the first
+epoch up to numerics. In scored mode the recorded tokens are the chosen answer's,
+scored at temperature 1, and the gradient is that of the answer's log-likelihood;
+it differs from the gradient of log softmax over the legal answers by a term
+E_pi[grad score] times the mean advantage, which the per-role baseline keeps near
+zero. (The exact softmax gradient needs every option's token ids in the Turn.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import sqlite3
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparring.agents.llm import LLMAgent, LLMConfig
+from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.errors import SparringError
+from sparring.learn.advantages import ESTIMATORS, grpo_advantages, rae_advantages, rloo_advantages
+from sparring.learn.evaluation import play_eval, summarize_eval
+from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, CheckpointOpponents, OpponentMix
+from sparring.refs import parse_ref
+from sparring.store import RunStore
+
+POLICY_NAME = "policy"
+CHECKPOINTS = "checkpoints"
+# Fields a resumed run may change; any other difference makes the checkpoint's
+# optimizer state, baselines or pool meaningless for the new settings.
+RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "threads", "eval_games"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    game: str = "kuhn_poker"
+    """Game reference, e.g. kuhn_poker or tictactoe."""
+    model: str = ""
+    """Local model directory to train; empty means the embedded SmolLM2-135M."""
+    mode: str = "free"
+    """free: the model writes its answer (invalid answers forfeit); scored: it samples
+    among the legal answers by their likelihood."""
+    temperature: float = 1.0
+    """Sampling temperature of the policy during training games (> 0)."""
+    max_tokens: int = 0
+    """Most tokens per answer in free mode; 0 means the agent's default (24)."""
+    reasoning: bool = False
+    """Ask the model to think before answering (free mode; long completions)."""
+    opponents: tuple[str, ...] = ("self",)
+    """Opponent sources: self, pool (a past checkpoint), latest (newest checkpoint),
+    or any fixed agent reference (random, cfr, mcts(simulations=50), ...)."""
+    opponent_weights: tuple[float, ...] = ()
+    """Probability weight of each opponent source; empty means equal weights."""
+    pool_size: int = 8
+    """Checkpoints kept in the opponent pool (newest first out of the window)."""
+    estimator: str = "rae"
+    """Advantage estimator: rae (SPIRAL's per-role EMA baseline), grpo or rloo."""
+    rae_decay: float = 0.95
+    """EMA decay a of the RAE baseline b <- a*b + (1-a)*mean(R) (SPIRAL: 0.95)."""
+    steps: int = 100
+    """Training steps in total (a resumed run continues up to this many)."""
+    time_budget_s: float = 0.0
+    """Stop (with a checkpoint) after this many seconds; 0 means no limit."""
+    games_per_step: int = 32
+    """Games played per step; their policy turns are the step's batch."""
+    micro_batch: int = 8
+    """Sequences per forward/backward pass (gradient accumulation over the batch)."""
+    lr: float = 1e-4
+    """AdamW learning rate (constant)."""
+    ppo_epochs: int = 1
+    """Optimizer steps per batch; more than 1 reuses the samples with PPO clipping."""
+    clip: float = 0.2
+    """PPO clip range epsilon of the ratio; 0 turns clipping off."""
+    kl_coef: float = 0.0
+    """Weight of the KL penalty to the initial model (k3 estimator per token)."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping norm; 0 turns it off."""
+    lora: bool = True
+    """Train a LoRA adapter (CPU default: ~2x faster, tiny checkpoints) instead of
+    every weight."""
+    lora_r: int = 8
+    """LoRA rank."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (scale = alpha / r)."""
+    lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    """Names of the linear modules that get adapters."""
+    dtype: str = "auto"
+    """Model weights: auto (bfloat16 for LoRA, float32 for full fine-tuning),
+    bfloat16, float16 or float32."""
+    threads: int = 0
+    """CPU threads; 0 picks the cores free now."""
+    invalid_penalty: float = -1.0
+    """Return of a player whose answer cannot be read as a legal move (it forfeits)."""
+    invalid_opponent_reward: float = 0.0
+    """Return of the other players when someone forfeits."""
+    invalid_retries: int = 0
+    """Times an invalid answer is retried with feedback before the forfeit."""
+    eval_opponents: tuple[str, ...] = ("random",)
+    """Fixed references the policy is evaluated against."""
+    eval_games: int = 64
+    """Games per evaluation opponent (seats alternate)."""
+    eval_every: int = 10
+    """Evaluate every this many steps (and at the end); 0 turns evaluation off."""
+    checkpoint_every: int = 10
+    """Save a checkpoint every this many steps (and at the end)."""
+    seed: int = 0
+    """Seed of games, opponent draws and adapter initialisation."""
+    store_turns: bool = True
+    """Write every training game and its turns to the run store."""
+    out: str = ""
+    """Run directory of a new run."""
+    resume: str = ""
+    """Run directory of a run to continue from its last checkpoint."""
+
+    def __post_init__(self):
+        from sparring.agents.registry import AGENT_KINDS
+        from sparring.games.registry import make_game
+
+        make_game(self.game)  # an unknown game raises a SparringError naming the known ones
+        if self.mode not in ("free", "scored"):
+            raise SparringError(f"mode '{self.mode}' unknown: use mode=free or mode=scored")
+        if self.temperature <= 0:
+            raise SparringError(
+                f"temperature {self.temperature}: training needs a sampling policy, set temperature > 0 (e.g. 1.0)"
+            )
+        if self.games_per_step < 1:
+            raise SparringError(
+                f"games_per_step={self.games_per_step} gives a batch smaller than one turn: set games_per_step >= 1"
+            )
+        if self.micro_batch < 1:
+            raise SparringError(f"micro_batch must be >= 1, got {self.micro_batch}")
+        if self.estimator not in ESTIMATORS:
+            raise SparringError(f"estimator '{self.estimator}' unknown: use one of {', '.join(ESTIMATORS)}")
+        if not 0 <= self.rae_decay < 1:
+            raise SparringError(f"rae_decay must be in [0, 1), got {self.rae_decay} (SPIRAL uses 0.95)")
+        if not self.opponents:
+            raise SparringError("no opponents: give at least one, e.g. opponents=('self',)")
+        for ref in (*self.opponents, *self.eval_opponents):
+            kind, _ = parse_ref(ref)
+            if kind in (SELF, *CHECKPOINT_SOURCES) and ref in self.opponents:
+                continue
+            if kind == "human" or (kind not in AGENT_KINDS and not kind.startswith("always_")):
+                raise SparringError(
+                    f"opponent '{ref}' unknown: use self, pool, latest (training only) or a fixed agent: "
+                    f"{', '.join(k for k in AGENT_KINDS if k != 'human')}"
+                )
+        if self.opponent_weights and len(self.opponent_weights) != len(self.opponents):
+            raise SparringError(
+                f"{len(self.opponents)} opponents but {len(self.opponent_weights)} weights: give one weight each, or none"
+            )
+        if self.opponent_weights and (min(self.opponent_weights) < 0 or sum(self.opponent_weights) <= 0):
+            raise SparringError(f"opponent_weights must be >= 0 with a positive sum, got {self.opponent_weights}")
+        for name, value, low in (("steps", self.steps, 0), ("ppo_epochs", self.ppo_epochs, 1),
+                                 ("lora_r", self.lora_r, 1), ("pool_size", self.pool_size, 1),
+                                 ("eval_every", self.eval_every, 0), ("eval_games", self.eval_games, 1),
+                                 ("checkpoint_every", self.checkpoint_every, 1),
+                                 ("invalid_retries", self.invalid_retries, 0)):
+            if value < low:
+                raise SparringError(f"{name} must be >= {low}, got {value}")
+        if self.lr <= 0:
+            raise SparringError(f"lr must be > 0, got {self.lr}")
+        if not 0 <= self.clip < 1:
+            raise SparringError(f"clip must be in [0, 1), got {self.clip} (0.2 is usual; 0 turns clipping off)")
+        if self.ppo_epochs > 1 and self.clip == 0:
+            raise SparringError("ppo_epochs > 1 reuses samples off-policy: set clip > 0 (e.g. 0.2) or ppo_epochs=1")
+        if self.kl_coef < 0 or self.max_grad_norm < 0:
+            raise SparringError("kl_coef and max_grad_norm must be >= 0")
+        if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
+            raise SparringError(f"dtype '{self.dtype}' unknown: use auto, bfloat16, float16 or float32")
+        if not self.lora and self.dtype in ("bfloat16", "float16"):
+            raise SparringError(
+                f"full fine-tuning in {self.dtype} loses small updates in rounding: use dtype=float32 (or auto), or lora=true"
+            )
+        if self.reasoning and self.mode == "scored":
+            raise SparringError("scored choice cannot reason first: use mode=free with reasoning=true")
+        if not self.out and not self.resume:
+            raise SparringError("no run directory: set out=DIR for a new run or resume=DIR to continue one")
+        if self.out and self.resume and Path(self.out) != Path(self.resume):
+            raise SparringError(f"out={self.out} and resume={self.resume} differ: give only resume=DIR to continue a run")
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return self.opponent_weights or tuple(1.0 for _ in self.opponents)
+
+    @property
+    def model_dtype(self) -> str:
+        return self.dtype if self.dtype != "auto" else ("bfloat16" if self.lora else "float32")
+
+    def llm_config(self) -> LLMConfig:
+        return LLMConfig(mode=self.mode, reasoning=self.reasoning, max_tokens=self.max_tokens,
+                         temperature=self.temperature)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+# ---- samples and the loss -------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    """One of the policy's turns, as trained on."""
+
+    prompt_ids: list[int]
+    completion_ids: list[int]
+    behaviour_logprobs: list[float]  # per completion token, at `temperature`
+    temperature: float
+    role: tuple[str, int]  # (game, seat)
+    reward: float
+    advantage: float = 0.0
+
+
+def samples_from(results: list[MatchResult], policy_name: str, temperature: float) -> list[Sample]:
+    """Every turn the policy answered with sampled tokens (invalid ones included:
+    they carry the forfeit penalty); forced random moves are not the policy's."""
+    samples = []
+    for result in results:
+        game = result.game.split("@")[0]
+        for turn in result.turns:
+            if turn.agent != policy_name or turn.forced or not turn.token_ids:
+                continue
+            samples.append(Sample(
+                prompt_ids=list(turn.prompt_token_ids), completion_ids=list(turn.token_ids),
+                behaviour_logprobs=list(turn.logprobs), temperature=temperature,
+                role=(game, turn.player), reward=float(result.returns[turn.player]),
+            ))
+    return samples
+
+
+def completion_logprobs(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of each sample's completion tokens under `model` at the sample's
+    temperature: ([B, C], mask [B, C]) with C the longest completion; rows are
+    right-aligned (left padding), so the completion is the last tokens of a row."""
+    rows = [s.prompt_ids + s.completion_ids for s in samples]
+    width = max(len(r) for r in rows)
+    longest = max(len(s.completion_ids) for s in samples)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(rows), width), dtype=torch.long)
+    completion_mask = torch.zeros((len(rows), longest), dtype=torch.bool)
+    for i, (row, sample) in enumerate(zip(rows, samples)):
+        ids[i, width - len(row):] = torch.tensor(row)
+        attention[i, width - len(row):] = 1
+        completion_mask[i, longest - len(sample.completion_ids):] = True
+    ids, attention, completion_mask = ids.to(device), attention.to(device), completion_mask.to(device)
+    position = (attention.cumsum(-1) - 1).clamp(min=0)
+    # Only the last C+1 positions' logits are needed: position t predicts token t+1.
+    logits = model(input_ids=ids, attention_mask=attention, position_ids=position,
+                   logits_to_keep=longest + 1).logits[:, :-1].float()  # [B, C, V]
+    temperature = torch.tensor([s.temperature for s in samples], device=device).view(-1, 1, 1)
+    logp = torch.log_softmax(logits / temperature, dim=-1)
+    token_logp = logp.gather(-1, ids[:, -longest:].unsqueeze(-1)).squeeze(-1)  # [B, C]
+    return token_logp.masked_fill(~completion_mask, 0.0), completion_mask
+
+
+def right_aligned(values: list[list[float]], longest: int, device: str = "cpu") -> torch.Tensor:
+    out = torch.zeros((len(values), longest))
+    for i, row in enumerate(values):
+        if row:
+            out[i, longest - len(row):] = torch.tensor(row)
+    return out.to(device)
+
+
+def policy_loss(new_logp: torch.Tensor, mask: torch.Tensor, samples: list[Sample], clip: float,
+                ref_logp: torch.Tensor | None, kl_coef: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """Sum over samples of the per-token mean of the (clipped) surrogate loss
+    -min(r*A, clip(r)*A) + kl_coef * KL, r = exp(logp_new - logp_behaviour).
+    The caller divides by the batch size. Per-turn token means keep long answers
+    from outweighing short ones (as GRPO)."""
+    longest = new_logp.shape[1]
+    old = right_aligned([s.behaviour_logprobs for s in samples], longest, new_logp.device)
+    advantage = torch.tensor([s.advantage for s in samples], device=new_logp.device).unsqueeze(1)  # [B, 1]
+    ratio = torch.exp(new_logp - old)
+    surrogate = ratio * advantage
+    if clip > 0:
+        surrogate = torch.minimum(surrogate, ratio.clamp(1 - clip, 1 + clip) * advantage)
+    per_token = -surrogate
+    kl = torch.zeros_like(new_logp)
+    if ref_logp is not None:
+        # k3 estimator of KL(pi || ref) (Schulman 2020): unbiased, always >= 0.
+        delta = ref_logp - new_logp
+        kl = torch.exp(delta) - delta - 1
+        per_token = per_token + kl_coef * kl
+    fmask = mask.float()
+    lengths = fmask.sum(1).clamp(min=1)
+    loss = ((per_token * fmask).sum(1) / lengths).sum()
+    clipped = ((ratio - 1).abs() > clip).float() if clip > 0 else torch.zeros_like(ratio)
+    stats = {
+        "kl": float(((kl * fmask).sum(1) / lengths).sum()),
+        "clip_frac": float(((clipped * fmask).sum(1) / lengths).sum()),
+    }
+    return loss, stats
+
+
+# ---- the trainer -----------------------------------------------------------------------
+
+
+def train(config: TrainConfig, console=None) -> Path:
+    """Train, or continue training, and return the run directory."""
+    trainer = Trainer(config, console)
+    try:
+        trainer.run()
+    finally:
+        trainer.close()
+    return trainer.run_dir
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, console=None):
+        from sparring.agents.registry import AgentFactory
+        from sparring.games.registry import make_game
+
+        self.console = console
+        self.run_dir = Path(config.resume or config.out)
+        latest = _latest_checkpoint(self.run_dir)
+        if config.resume and latest is None:
+            raise SparringError(
+                f"nothing to resume in {self.run_dir}: it has no training checkpoint. Start a new run with out=DIR"
+            )
+        if not config.resume and latest is not None:
+            raise SparringError(
+                f"{self.run_dir} already holds a training run: continue it with resume={self.run_dir}, or choose another out"
+            )
+        self.store = RunStore(self.run_dir, create=True)
+        if latest is not None:
+            _check_compatible(self.store.get_meta("train_config"), config.to_dict(), self.run_dir)
+        self.config = config
+        self.game = make_game(config.game)
+        self.factory = AgentFactory(self.game)
+        self.rule = InvalidMoveRule(retries=config.invalid_retries, then="forfeit",
+                                    penalty=config.invalid_penalty, opponent_reward=config.invalid_opponent_reward)
+        torch.manual_seed(config.seed)  # adapter initialisation
+        self.model_path = config.model or str(_embedded_dir())
+        self.backend = _load_backend(self.model_path, config)
+        self.model = self.backend.model
+        if config.lora:
+            self.model = _add_lora(self.model, config)
+        else:
+            for p in self.model.parameters():
+                p.requires_grad_(True)
+        self.backend.model = self.model  # the arena samples from the current policy
+        self.reference = None
+        if config.kl_coef > 0 and not config.lora:
+            self.reference = _load_backend(self.model_path, config).model  # frozen initial weights
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=0.0)
+        self.policy = LLMAgent(self.backend, config.llm_config(), name=POLICY_NAME)
+        self.mix = OpponentMix(config.opponents, config.weights, config.pool_size)
+        self.checkpoint_opponents = CheckpointOpponents(self._load_checkpoint_agent, self.run_dir)
+        self.rng = random.Random(f"train:{config.seed}")
+        self.baselines: dict[tuple[str, int], float] = {}
+        self.step = 0
+        self.next_match = 0
+        _create_log_tables(self.store.db)
+        if latest is not None:
+            self._load(latest)
+        self.store.set_meta("kind", "train")
+        self.store.set_meta("train_config", config.to_dict())
+
+    # ---- one step ----------------------------------------------------------------------
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        last_saved = self.step
+        while self.step < self.config.steps:
+            if self.config.time_budget_s and time.perf_counter() - start > self.config.time_budget_s:
+                self._say(f"time budget of {self.config.time_budget_s:g} s used up at step {self.step}")
+                break
+            metrics = self.train_step()
+            self._log_step(metrics)
+            if self.config.eval_every and self.step % self.config.eval_every == 0:
+                self.evaluate()
+            if self.step % self.config.checkpoint_every == 0:
+                self.save()
+                last_saved = self.step
+        if self.step != last_saved or _latest_checkpoint(self.run_dir) is None:
+            if self.config.eval_every and self.step % self.config.eval_every:
+                self.evaluate()
+            self.save()
+
+    def train_step(self) -> dict[str, Any]:
+        config = self.config
+        t0 = time.perf_counter()
+        results = self.play_step_games()
+        t1 = time.perf_counter()
+        temperature = 1.0 if config.mode == "scored" else config.temperature
+        samples = samples_from(results, POLICY_NAME, temperature)
+        returns, roles = [s.reward for s in samples], [s.role for s in samples]
+        if config.estimator == "rae":
+            advantages, self.baselines = rae_advantages(returns, roles, self.baselines, config.rae_decay)
+        elif config.estimator == "grpo":
+            advantages = grpo_advantages(returns, roles)
+        else:
+            advantages = rloo_advantages(returns, roles)
+        for sample, advantage in zip(samples, advantages):
+            sample.advantage = advantage
+        # A zero advantage gives no gradient: drop the turn rather than spend a pass on it.
+        kept = [s for s in samples if abs(s.advantage) > 1e-9]
+        update = self.update(kept, len(samples))
+        t2 = time.perf_counter()
+        self.step += 1
+
+        policy_turns = [t for r in results for t in r.turns if t.agent == POLICY_NAME and not t.forced]
+        by_role: dict[str, list[float]] = defaultdict(list)
+        for result in results:
+            for seat, name in enumerate(result.seats):
+                if name == POLICY_NAME:
+                    by_role[str(seat)].append(result.returns[seat])
+        tokens = [lp for s in samples for lp in s.behaviour_logprobs]
+        return {
+            "step": self.step,
+            "games": len(results),
+            "samples": len(samples),
+            "trained": len(kept),
+            "loss": update["loss"],
+            "kl": update["kl"],
+            "clip_frac": update["clip_frac"],
+            "grad_norm": update["grad_norm"],
+            "mean_return": {role: sum(v) / len(v) for role, v in sorted(by_role.items())},
+            "baselines": {f"{g}:{seat}": b for (g, seat), b in sorted(self.baselines.items())},
+            "invalid_rate": sum(not t.valid for t in policy_turns) / max(1, len(policy_turns)),
+            "completion_len": sum(len(s.completion_ids) for s in samples) / max(1, len(samples)),
+            # -mean log-prob of the sampled tokens estimates the per-token entropy.
+            "entropy": -sum(tokens) / len(tokens) if tokens else math.nan,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "generate_s": t1 - t0,
+            "train_s": t2 - t1,
+        }
+
+    def play_step_games(self) -> list[MatchResult]:
+        """This step's games, grouped by opponent so each group is one batched
+        arena run (self-play puts the same agent object in every seat)."""
+        config = self.config
+        sources = self.mix.sample(self.rng, config.games_per_step)
+        checkpoint = {s: self.mix.pick_checkpoint(s, self.rng) for s in dict.fromkeys(sources) if s in CHECKPOINT_SOURCES}
+        counts: dict[str, int] = {}
+        for source in sources:
+            key = checkpoint.get(source) or (SELF if source in CHECKPOINT_SOURCES else source)
+            counts[key] = counts.get(key, 0) + 1
+        results: list[MatchResult] = []
+        players = self.game.spec.players
+        for key, n in counts.items():
+            if key == SELF:
+                agents = [self.policy] * players
+            elif key in checkpoint.values():
+                agents = [self.policy] + [self.checkpoint_opponents.agent(key)] * (players - 1)
+            else:
+                agents = [self.policy] + [self.factory.make(key)] * (players - 1)
+            indices = range(self.next_match, self.next_match + n)
+            self.next_match += n
+            write = self.store.write_match if config.store_turns else None
+            results += play_matches(self.game, agents, indices, config.seed, self.rule,
+                                    concurrency=n, on_match_end=write)
+        return results
+
+    def update(self, samples: list[Sample], batch_size: int) -> dict[str, float]:
+        """`ppo_epochs` optimizer steps over the samples, micro-batched; the loss is
+        averaged over the whole batch (dropped zero-advantage turns included)."""
+        config = self.config
+        totals = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0, "grad_norm": 0.0}
+        if not samples:
+            return totals
+        ref_cache: dict[int, torch.Tensor] = {}
+        for _ in range(config.ppo_epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            epoch = {"loss": 0.0, "kl": 0.0, "clip_frac": 0.0}
+            for start in range(0, len(samples), config.micro_batch):
+                chunk = samples[start:start + config.micro_batch]
+                ref = ref_cache.get(start)
+                if config.kl_coef > 0 and ref is None:
+                    ref = ref_cache[start] = self._reference_logprobs(chunk)
+                new, mask = completion_logprobs(self.model, chunk, self.backend.pad_id, self.backend.config.device)
+                loss, stats = policy_loss(new, mask, chunk, config.clip, ref, config.kl_coef)
+                (loss / batch_size).backward()
+                epoch["loss"] += float(loss.detach()) / batch_size
+                epoch["kl"] += stats["kl"] / len(samples)
+                epoch["clip_frac"] += stats["clip_frac"] / len(samples)
+            norm = torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm or math.inf)
+            self.optimizer.step()
+            for key in epoch:
+                totals[key] += epoch[key] / config.ppo_epochs
+            totals["grad_norm"] += float(norm) / config.ppo_epochs
+        self.optimizer.zero_grad(set_to_none=True)
+        return totals
+
+    @torch.no_grad()
+    def _reference_logprobs(self, chunk: list[Sample]) -> torch.Tensor:
+        if self.config.lora:
+            with self.model.disable_adapter():  # the base weights are the initial model
+                return completion_logprobs(self.model, chunk, self.backend.pad_id, self.backend.config.device)[0]
+        return completion_logprobs(self.reference, chunk, self.backend.pad_id, self.backend.config.device)[0]
+
+    # ---- evaluation and logging ----------------------------------------------------------
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        out = {}
+        for ref in self.config.eval_opponents:
+            results = play_eval(self.game, self.policy, self.factory.make(ref), self.config.eval_games,
+                                self.config.seed, self.rule)
+            summary = summarize_eval(results, POLICY_NAME)
+            out[ref] = summary
+            with self.store.db:
+                self.store.db.execute("INSERT OR REPLACE INTO train_evals VALUES (?, ?, ?)",
+                                      (self.step, ref, json.dumps(summary)))
+            self._say(
+                f"  eval step {self.step} vs {ref}: win {summary['win']:.2f}±{summary['win_ci']:.2f} "
+                f"draw {summary['draw']:.2f} return {summary['return']:+.3f}±{summary['return_ci']:.3f} "
+                f"invalid {summary['invalid']:.2f}±{summary['invalid_ci']:.2f}"
+            )
+        return out
+
+    def _log_step(self, m: dict[str, Any]) -> None:
+        with self.store.db:
+            self.store.db.execute("INSERT OR REPLACE INTO train_steps VALUES (?, ?, ?)",
+                                  (m["step"], json.dumps(m), time.time()))
+        returns = " ".join(f"R{role}={v:+.2f}" for role, v in m["mean_return"].items())
+        base = " ".join(f"b{k.split(':')[-1]}={v:+.2f}" for k, v in m["baselines"].items())
+        self._say(
+            f"step {m['step']}: loss {m['loss']:+.4f} {returns} {base} invalid {m['invalid_rate']:.2f} "
+            f"len {m['completion_len']:.1f} H {m['entropy']:.2f} kl {m['kl']:.4f} lr {m['lr']:.1e} "
+            f"trained {m['trained']}/{m['samples']} gen {m['generate_s']:.1f}s train {m['train_s']:.1f}s"
+        )
+
+    def _say(self, text: str) -> None:
+        if self.console is not None:
+            self.console.print(text, markup=False, highlight=False)
+
+    # ---- checkpoints -----------------------------------------------------------------------
+
+    def save(self) -> Path:
+        """Write checkpoints/step-N atomically (a temporary directory renamed into
+        place, then the `latest` pointer replaced), add it to the opponent pool, and
+        drop checkpoints that are neither in the pool nor the latest."""
+        root = self.run_dir / CHECKPOINTS
+        name = f"step-{self.step:06d}"
+        relative = f"{CHECKPOINTS}/{name}"
+        self.mix.add_checkpoint(relative)
+        tmp = root / f".tmp-{name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        self.model.save_pretrained(tmp / "policy")
+        if not self.config.lora:
+            self.backend.tokenizer.save_pretrained(tmp / "policy")
+        torch.save({
+            "step": self.step,
+            "next_match": self.next_match,
+            "optimizer": self.optimizer.state_dict(),
+            "baselines": [[g, seat, b] for (g, seat), b in self.baselines.items()],
+            "pool": self.mix.state_dict(),
+            "rng": self.rng.getstate(),
+        }, tmp / "state.pt")
+        final = root / name
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        pointer = root / ".latest.tmp"
+        pointer.write_text(name)
+        os.replace(pointer, root / "latest")
+        keep = {Path(p).name for p in self.mix.checkpoints} | {name}
+        for old in root.glob("step-*"):
+            if old.name not in keep:
+                shutil.rmtree(old, ignore_errors=True)
+        self._say(f"  checkpoint {final}")
+        return final
+
+    def _load(self, checkpoint: Path) -> None:
+        from peft.utils import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        if self.config.lora:
+            set_peft_model_state_dict(self.model, load_file(checkpoint / "policy" / "adapter_model.safetensors"))
+        else:
+            from transformers import AutoModelForCausalLM
+
+            saved = AutoModelForCausalLM.from_pretrained(checkpoint / "policy", dtype=getattr(torch, self.config.model_dtype))
+            self.model.load_state_dict(saved.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baselines = {(g, seat): b for g, seat, b in state["baselines"]}
+        self.mix.load_state_dict(state["pool"])
+        self.rng.setstate(_as_rng_state(state["rng"]))
+        self.step, self.next_match = state["step"], state["next_match"]
+        # Games, steps and evaluations logged after this checkpoint are replayed.
+        with self.store.db:
+            self.store.db.execute("DELETE FROM turns WHERE match_idx >= ?", (self.next_match,))
+            self.store.db.execute("DELETE FROM matches WHERE idx >= ?", (self.next_match,))
+            self.store.db.execute("DELETE FROM train_steps WHERE step > ?", (self.step,))
+            self.store.db.execute("DELETE FROM train_evals WHERE step > ?", (self.step,))
+        self._say(f"resuming {self.run_dir} from step {self.step}")
+
+    def _load_checkpoint_agent(self, checkpoint: Path) -> LLMAgent:
+        """A frozen past policy: a second backend with the checkpoint's weights."""
+        if self.config.lora:
+            from peft import PeftModel
+
+            backend = _load_backend(self.model_path, self.config)
+            backend.model = PeftModel.from_pretrained(backend.model, checkpoint / "policy").merge_and_unload().eval()
+        else:
+            backend = _load_backend(str(checkpoint / "policy"), self.config)
+        return LLMAgent(backend, self.config.llm_config())
+
+    def close(self) -> None:
+        self.checkpoint_opponents.close()
+        self.factory.close()
+        self.store.db.close()
+
+
+# ---- helpers -------------------------------------------------------------------------------
+
+
+def _embedded_dir() -> Path:
+    from sparring.backends.embedded import embedded_model_dir
+
+    return embedded_model_dir()
+
+
+def _load_backend(path: str, config: TrainConfig):
+    from sparring.backends.hf import HFBackend, HFConfig
+
+    return HFBackend(HFConfig(path=path, dtype=config.model_dtype, threads=config.threads), name=POLICY_NAME)
+
+
+def lora_target_check(model, targets: tuple[str, ...]) -> None:
+    """Refuse LoRA targets the model has no linear module for, naming those it has."""
+    linear = sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, torch.nn.Linear)})
+    missing = [t for t in targets if t not in linear]
+    if missing:
+        raise SparringError(
+            f"LoRA target module(s) {', '.join(missing)} not in this model: set lora_targets to some of {', '.join(linear)}"
+        )
+
+
+def _add_lora(model, config: TrainConfig):
+    from peft import LoraConfig, get_peft_model
+
+    lora_target_check(model, config.lora_targets)
+    lora = LoraConfig(r=config.lora_r, lora_alpha=config.lora_alpha, lora_dropout=0.0,
+                      target_modules=list(config.lora_targets), task_type="CAUSAL_LM")
+    model = get_peft_model(model, lora)
+    model.eval()  # no dropout anywhere: sampling and training see the same function
+    return model
+
+
+def _latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / CHECKPOINTS / "latest"
+    if not pointer.exists():
+        return None
+    path = run_dir / CHECKPOINTS / pointer.read_text().strip()
+    return path if (path / "state.pt").exists() else None
+
+
+def _check_compatible(stored: dict | None, config: dict, run_dir: Path) -> None:
+    if stored is None:
+        raise SparringError(f"{run_dir} has checkpoints but no training config: it was not written by sparring train")
+    differ = sorted(k for k in set(stored) | set(config) if k not in RESUMABLE_CHANGES and stored.get(k) != config.get(k))
+    if differ:
+        shown = ", ".join(f"{k} ({stored.get(k)!r} there, {config.get(k)!r} now)" for k in differ)
+        raise SparringError(
+            f"cannot resume {run_dir}: its run used other settings for {shown}. Repeat the original settings "
+            f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change), or start a new run with out=DIR"
+        )
+
+
+def _as_rng_state(state):
+    """random.getstate() survives torch.save as nested lists/tuples; setstate wants tuples."""
+    return (state[0], tuple(state[1]), state[2])
+
+
+def _create_log_tables(db: sqlite3.Connection) -> None:
+    with db:
+        db.executescript("""
+        CREATE TABLE IF NOT EXISTS train_steps (
+            step INTEGER PRIMARY KEY, metrics TEXT NOT NULL, logged_at REAL NOT NULL);
+        CREATE TABLE IF NOT EXISTS train_evals (
+            step INTEGER NOT NULL, opponent TEXT NOT NULL, metrics TEXT NOT NULL,
+            PRIMARY KEY (step, opponent));
+        """)
+
+
+def read_train_log(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(per-step metrics, evaluations) of a training run, for curves and reports."""
+    store = RunStore(run_dir)
+    try:
+        _create_log_tables(store.db)
+        steps = [json.loads(r[0]) for r in store.db.execute("SELECT metrics FROM train_steps ORDER BY step")]
+        evals = [{"step": r[0], "opponent": r[1], **json.loads(r[2])}
+                 for r in store.db.execute("SELECT step, opponent, metrics FROM train_evals ORDER BY step, opponent")]
+    finally:
+        store.db.close()
+    return steps, evals
