@@ -95,6 +95,8 @@ def extract_message(text: str) -> str | None:
 
 
 class LLMAgent:
+    wants_batches = True  # the arena gathers every live match's decision into one call
+
     def __init__(self, backend: Backend, config: LLMConfig = LLMConfig(), name: str | None = None):
         self.backend = backend
         self.config = config

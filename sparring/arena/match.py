@@ -97,19 +97,25 @@ def seat_order(n_agents: int, index: int) -> list[int]:
 class _Live:
     """A match in progress."""
 
-    def __init__(self, game: Game, agents: list[Agent], index: int, run_seed: int):
+    def __init__(self, game: Game, seat_agents: list[Agent], index: int, run_seed: int):
         self.seed = match_seed(run_seed, index)
         self.state: State = game.new_initial_state(random.Random(self.seed))
-        self.seat_agents = [agents[i] for i in seat_order(len(agents), index)]
+        self.seat_agents = seat_agents
         spec = self.state.spec
         self.result = MatchResult(
             index=index, game=f"{spec.ref}@{spec.version}", seed=self.seed,
-            seats=[a.name for a in self.seat_agents],
+            seats=[a.name for a in seat_agents],
         )
         self.decision_index = 0
         self.attempt = 0
         self.feedback: str | None = None
         self.started = time.perf_counter()
+
+    def agent(self) -> Agent:
+        return self.seat_agents[self.state.current_player()]
+
+    def over(self) -> bool:
+        return self.result.forfeit_by is not None or self.state.is_terminal()
 
     def decision(self) -> Decision:
         seed = random.Random(f"{self.seed}:{self.decision_index}:{self.attempt}").getrandbits(63)
@@ -119,9 +125,14 @@ class _Live:
         )
 
 
+def rotating_seats(agents: list[Agent]) -> Callable[[int], list[Agent]]:
+    """Seat assignment where `agents[i]` has seat i in match 0 and seats rotate."""
+    return lambda index: [agents[i] for i in seat_order(len(agents), index)]
+
+
 def play_matches(
     game: Game,
-    agents: list[Agent],
+    agents: list[Agent] | Callable[[int], list[Agent]],
     indices: Iterable[int],
     run_seed: int,
     rule: InvalidMoveRule = InvalidMoveRule(),
@@ -131,12 +142,20 @@ def play_matches(
 ) -> list[MatchResult]:
     """Play the matches with the given indices, `concurrency` at a time.
 
-    `agents[i]` is the agent of seat i in match 0; seats rotate with the index.
+    `agents` is either one agent per seat of match 0 (seats rotate with the
+    index) or a function from match index to the agents of its seats (a
+    tournament plays all its pairings in one call this way).
     Finished matches are handed to `on_match_end` as they end (the store writes
     each in one transaction) and returned in index order.
+
+    A tick first lets agents that gain nothing from batching (scripted agents,
+    solvers) move until every match waits on a batching agent (`wants_batches`),
+    then calls each batching agent once with all of its decisions: a model
+    playing a reference agent sees every live match in one batch.
     """
     players = game.spec.players
-    if len(agents) != players:
+    seating = rotating_seats(agents) if isinstance(agents, list) else agents
+    if isinstance(agents, list) and len(agents) != players:
         raise SparringError(
             f"{game.spec.name} needs {players} players, got {len(agents)}: "
             f"give exactly {players} agents"
@@ -156,32 +175,42 @@ def play_matches(
         if on_match_end is not None:
             on_match_end(result)
 
-    while waiting or live:
-        while waiting and len(live) < concurrency:
-            match = _Live(game, agents, waiting.pop(), run_seed)
-            if match.state.is_terminal():
-                finish(match)
-            else:
-                live.append(match)
-        # Group pending decisions by agent object: one batched call per agent.
+    def step(matches: list[_Live]) -> None:
+        """One call per agent for all of its pending decisions among `matches`."""
         groups: dict[int, tuple[Agent, list[_Live]]] = {}
-        for match in live:
-            agent = match.seat_agents[match.state.current_player()]
+        for match in matches:
+            agent = match.agent()
             groups.setdefault(id(agent), (agent, []))[1].append(match)
-        for agent, matches in groups.values():
-            decisions = [m.decision() for m in matches]
+        for agent, group in groups.values():
+            decisions = [m.decision() for m in group]
             choices = agent.act(decisions)
             if len(choices) != len(decisions):
                 raise RuntimeError(f"agent {agent.name} returned {len(choices)} choices for {len(decisions)} decisions")
-            for match, decision, choice in zip(matches, decisions, choices):
+            for match, decision, choice in zip(group, decisions, choices):
                 _resolve(match, decision, choice, agent.name, rule, record_views)
-        still = []
+
+    while waiting or live:
+        while waiting and len(live) < concurrency:
+            index = waiting.pop()
+            seat_agents = seating(index)
+            if len(seat_agents) != players:
+                raise SparringError(f"match {index} has {len(seat_agents)} agents for {players} seats")
+            match = _Live(game, seat_agents, index, run_seed)
+            (finish if match.state.is_terminal() else live.append)(match)
+        while True:
+            quick = [m for m in live if not getattr(m.agent(), "wants_batches", False)]
+            if not quick:
+                break
+            step(quick)
+            for match in quick:
+                if match.over():
+                    finish(match)
+            live = [m for m in live if not m.over()]
+        step(live)
         for match in live:
-            if match.result.forfeit_by is not None or match.state.is_terminal():
+            if match.over():
                 finish(match)
-            else:
-                still.append(match)
-        live = still
+        live = [m for m in live if not m.over()]
     return sorted(finished, key=lambda r: r.index)
 
 

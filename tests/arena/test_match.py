@@ -101,3 +101,22 @@ def test_wrong_number_of_agents_is_refused():
         play_matches(make_game("tictactoe"), [RandomAgent()], [0], 0)
     with pytest.raises(SparringError, match="retries"):
         InvalidMoveRule(retries=-1)
+
+
+class Batching(Recording):
+    wants_batches = True
+
+
+def test_a_batching_agent_sees_every_live_match_at_once():
+    """Against a scripted agent, the model's batch is all live matches, not half."""
+    model = Batching("model")
+    play_matches(make_game("tictactoe"), [model, RandomAgent("r")], range(16), run_seed=2, concurrency=16)
+    assert model.batches[0] == 16
+
+
+def test_a_seating_function_plays_several_pairings_in_one_call():
+    a, b, c = (Batching(n) for n in "abc")
+    pairings = [(a, b), (b, c), (a, c)]
+    results = play_matches(make_game("kuhn_poker"), lambda i: list(pairings[i % 3]), range(6), run_seed=0)
+    assert [r.seats for r in results] == [["a", "b"], ["b", "c"], ["a", "c"]] * 2
+X
