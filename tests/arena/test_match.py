@@ -119,4 +119,4 @@ def test_a_seating_function_plays_several_pairings_in_one_call():
     pairings = [(a, b), (b, c), (a, c)]
     results = play_matches(make_game("kuhn_poker"), lambda i: list(pairings[i % 3]), range(6), run_seed=0)
     assert [r.seats for r in results] == [["a", "b"], ["b", "c"], ["a", "c"]] * 2
-X
+    assert a.batches[0] == 4  # a opens in both of its pairings: one call for all four
