@@ -34,21 +34,12 @@ from typing import Any, Literal
 import numpy as np
 
 from sparring.arena.results import outcome
-from sparring.arena.tournament import PayoffMatrix, payoff_matrix
+from sparring.arena.tournament import PayoffMatrix, agent_names, payoff_matrix
 from sparring.errors import SparringError
 from sparring.games.core import GameSpec
 
 ELO_PER_NAT = 400 / math.log(10)  # Elo points per unit of log-strength: 10^(400/400) = e^(400/ELO_PER_NAT)
 Score = Literal["win", "return"]
-
-
-def _agent_names(matches: list[dict[str, Any]], agents: list[str] | None) -> list[str]:
-    if agents is not None:
-        return list(agents)
-    names: list[str] = []
-    for match in matches:
-        names += [a for a in match["seats"] if a not in names]
-    return names
 
 
 def _two_seat(match: dict[str, Any]) -> None:
@@ -81,7 +72,7 @@ def openskill_ratings(matches: list[dict[str, Any]], agents: list[str] | None = 
     except ImportError:
         raise SparringError("openskill ratings need the openskill package: pip install openskill") from None
     model = model or PlackettLuce()
-    names = _agent_names(matches, agents)
+    names = agent_names(matches, agents)
     ratings = {name: model.rating(name=name) for name in names}
     played = dict.fromkeys(names, 0)
     for match in sorted(matches, key=lambda m: m["index"]):
@@ -174,8 +165,10 @@ def fit_bradley_terry(
     """
     wins = np.asarray(wins, dtype=float)
     n = wins.shape[-1]
-    if wins.shape[-2:] != (n, n):
+    if wins.ndim < 2 or wins.shape[-2:] != (n, n):
         raise SparringError(f"wins must be (..., n, n), got shape {wins.shape}")
+    if prior_draws < 0 or (wins < 0).any():
+        raise SparringError("wins and prior_draws must be >= 0")
     games = wins + np.swapaxes(wins, -1, -2)
     met = games > 0
     wins = wins + prior_draws / 2 * met
@@ -186,7 +179,8 @@ def fit_bradley_terry(
         margin = theta[..., :, None] - theta[..., None, :]
         return -(wins * np.logaddexp(0.0, -margin)).sum((-1, -2))
 
-    steps = 0.5 ** np.arange(12)  # step lengths tried along the Newton direction
+    # Step lengths tried along the Newton direction; 0 last, so no step loses likelihood.
+    steps = np.append(0.5 ** np.arange(12), 0.0)
     theta = np.zeros(wins.shape[:-1])
     for _ in range(max_iter):
         p = 1 / (1 + np.exp(theta[..., None, :] - theta[..., :, None]))  # p[i, j] = P(i beats j)
@@ -245,7 +239,7 @@ def bradley_terry(
     number of games per pairing), refits, and takes the 2.5th and 97.5th percentiles
     of each agent's (anchored) rating. `bootstrap=0` skips it.
     """
-    names = _agent_names(matches, agents)
+    names = agent_names(matches, agents)
     if len(names) < 2:
         raise SparringError(f"ratings need at least 2 agents, got {len(names)}")
     anchor_index = None
@@ -427,7 +421,7 @@ def rate(
     zero-sum games whose payoff matrix has every pairing (a round robin); alpha-rank
     sees payoffs divided by the width of the utility range, so its default alpha
     means the same in every game."""
-    names = _agent_names(matches, agents)
+    names = agent_names(matches, agents)
     payoff = payoff_matrix(matches, names)
     ratings = Ratings(
         agents=names, payoff=payoff,

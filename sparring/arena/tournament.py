@@ -7,13 +7,13 @@ A tournament is a normal run: each match is stored with the agent name per seat,
 tournament stored in a run directory is continued, like `play`, by running it again.
 
 Match indices are allotted in blocks, one block of `games_per_pair` per pairing:
-pairing k owns indices k*G .. k*G+G-1. Blocks start at even indices and the arena
-rotates seats with the index (`seat_order`), so with an even G each agent of a
-pairing sits in each seat exactly G/2 times.
+pairing k owns indices k*G .. k*G+G-1, and seats swap with the parity of the index,
+so with an even G each agent of a pairing sits in each seat exactly G/2 times.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -41,7 +41,7 @@ def pairings(n_agents: int, mode: Mode) -> list[tuple[int, int]]:
     raise SparringError(f"tournament mode '{mode}' unknown: use {' or '.join(MODES)}")
 
 
-def check_tournament(players: int, agent_names: list[str], games_per_pair: int, mode: str) -> None:
+def check_tournament(players: int, names: list[str], games_per_pair: int, mode: str) -> None:
     """Refuse a tournament that cannot be played fairly, saying what to change."""
     if mode not in MODES:
         raise SparringError(f"tournament mode '{mode}' unknown: use {' or '.join(MODES)}")
@@ -50,9 +50,9 @@ def check_tournament(players: int, agent_names: list[str], games_per_pair: int, 
             f"tournaments pair agents two at a time, and this game has {players} seats: "
             "play it with `play` and one agent per seat instead"
         )
-    if len(agent_names) < 2:
-        raise SparringError(f"a tournament needs at least 2 agents, got {len(agent_names)}: add opponents")
-    duplicates = sorted({name for name in agent_names if agent_names.count(name) > 1})
+    if len(names) < 2:
+        raise SparringError(f"a tournament needs at least 2 agents, got {len(names)}: add opponents")
+    duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise SparringError(
             f"agent names must be distinct, since results are kept by name: {', '.join(duplicates)} "
@@ -103,9 +103,14 @@ def run_tournament(
     done: set[int] = set()
     if store is not None:
         plan = {"game": f"{game.spec.ref}@{game.spec.version}", "agents": names, "mode": mode,
-                "games_per_pair": games_per_pair, "seed": seed}
+                "games_per_pair": games_per_pair, "seed": seed, "rule": dataclasses.asdict(rule)}
         stored_plan = store.get_meta("tournament")
         if stored_plan is None:
+            if store.finished_indices():
+                raise SparringError(
+                    f"{store.dir} already holds matches that are not from a tournament: "
+                    "choose a new run directory for the tournament"
+                )
             store.set_meta("tournament", plan)
         elif stored_plan != plan:
             differ = sorted(k for k in plan if stored_plan.get(k) != plan[k])
@@ -128,14 +133,15 @@ def run_tournament(
         if progress is not None:
             progress(finished, total)
 
-    # One arena call per pairing: play_matches seats one list of agents per call.
-    # An agent still sees one batch per tick within its pairing; batching one
-    # agent's decisions across pairings needs the arena to take seats per match
-    # (see the report on the `seating` extension of play_matches).
-    for k, (i, j) in enumerate(pairs):
-        todo = [index for index in range(k * games_per_pair, (k + 1) * games_per_pair) if index not in done]
-        if todo:
-            play_matches(game, [agents[i], agents[j]], todo, seed, rule, concurrency, on_match_end)
+    # One arena call for every pairing: an agent's decisions from all of its
+    # pairings reach it in one batch per tick.
+    def seating(index: int) -> list[Agent]:
+        i, j = pairs[index // games_per_pair]
+        return [agents[i], agents[j]] if index % 2 == 0 else [agents[j], agents[i]]
+
+    todo = [index for index in range(total) if index not in done]
+    if todo:
+        play_matches(game, seating, todo, seed, rule, concurrency, on_match_end)
 
     if store is not None:
         records = [m for m in store.matches() if m["index"] < total]
@@ -181,16 +187,23 @@ class PayoffMatrix:
         return self.agents.index(agent)
 
 
+def agent_names(matches: list[dict[str, Any]], agents: list[str] | None = None) -> list[str]:
+    """`agents` if given, else every agent in the matches in order of first appearance."""
+    if agents is not None:
+        return list(agents)
+    names: list[str] = []
+    for match in matches:
+        names += [a for a in match["seats"] if a not in names]
+    return names
+
+
 def payoff_matrix(matches: list[dict[str, Any]], agents: list[str] | None = None) -> PayoffMatrix:
     """Build the payoff matrix from stored two-seat matches.
 
     `agents` fixes the rows' order (default: order of first appearance); matches
     involving an agent not in it are left out, so a subset of a field can be rated.
     """
-    if agents is None:
-        agents = []
-        for match in matches:
-            agents += [a for a in match["seats"] if a not in agents]
+    agents = agent_names(matches, agents)
     position = {name: k for k, name in enumerate(agents)}
     seen = {a for match in matches for a in match["seats"]}
     missing = [a for a in agents if a not in seen]

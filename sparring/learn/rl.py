@@ -157,9 +157,10 @@ class TrainConfig:
             raise SparringError(f"rae_decay must be in [0, 1), got {self.rae_decay} (SPIRAL uses 0.95)")
         if not self.opponents:
             raise SparringError("no opponents: give at least one, e.g. opponents=('self',)")
-        for ref in (*self.opponents, *self.eval_opponents):
+        sources = [(ref, True) for ref in self.opponents] + [(ref, False) for ref in self.eval_opponents]
+        for ref, training in sources:
             kind, _ = parse_ref(ref)
-            if kind in (SELF, *CHECKPOINT_SOURCES) and ref in self.opponents:
+            if training and ref in (SELF, *CHECKPOINT_SOURCES):
                 continue
             if kind == "human" or (kind not in AGENT_KINDS and not kind.startswith("always_")):
                 raise SparringError(

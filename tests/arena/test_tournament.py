@@ -11,7 +11,7 @@ import pytest
 
 from sparring.agents.base import Choice
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule
+from sparring.arena.match import InvalidMoveRule, play_matches
 from sparring.arena.tournament import pairings, payoff_matrix, run_tournament
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
@@ -122,6 +122,15 @@ def test_a_stored_tournament_is_a_normal_run_and_continues(kuhn, field, tmp_path
     with pytest.raises(SparringError, match="different plan .*games_per_pair"):
         run_tournament(kuhn, field, 6, seed=1, store=store)
     store.close()
+    played = RunStore(tmp_path / "played", create=True)  # a plain `play` run
+    played.write_match(_one_match(kuhn, field))
+    with pytest.raises(SparringError, match="not from a tournament"):
+        run_tournament(kuhn, field, 4, store=played)
+    played.close()
+
+
+def _one_match(game, agents):
+    return play_matches(game, agents[:2], [0], run_seed=0)[0]
 
 
 def test_refusals_say_what_to_change(kuhn, field):

@@ -93,6 +93,8 @@ def test_config_refusals(tiny_model_dir, tmp_path):
         _config(tiny_model_dir, tmp_path, game="chess")
     with pytest.raises(SparringError, match="opponent 'nobody' unknown"):
         _config(tiny_model_dir, tmp_path, opponents=("nobody",))
+    with pytest.raises(SparringError, match="opponent .self. unknown"):
+        _config(tiny_model_dir, tmp_path, eval_opponents=("self",))
     with pytest.raises(SparringError, match="temperature > 0"):
         _config(tiny_model_dir, tmp_path, temperature=0)
     with pytest.raises(SparringError, match="dtype=float32"):
