@@ -284,3 +284,165 @@ def demo(
     for game, players in (("tictactoe", ["smollm2", "random"]), ("kuhn_poker", ["smollm2", "cfr"])):
         console.rule(f"{game}: {' vs '.join(players)}")
         run_play(PlayConfig(game=game, players=players, games=n_games, out=str(out / game)))
+
+
+# ---- tournaments and ratings --------------------------------------------------------
+
+
+@app.command()
+def tournament(
+    game: str = typer.Option(..., "--game", "-g", help="Game reference."),
+    agents: list[str] = typer.Option(..., "--agents", "-a", help="The field, e.g. --agents smollm2 random cfr always_bet."),
+    n_games: int = typer.Option(100, "--games", "-n", help="Matches per pairing (even: seats swap evenly)."),
+    mode: str = typer.Option("round_robin", help="round_robin, or gauntlet (the first agent against each other)."),
+    seed: int = typer.Option(0, help="Run seed."),
+    out: Optional[str] = typer.Option(None, help="Run directory [default: runs/tournament-<game>-<time>]; an existing one with the same plan is continued."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for the rating intervals."),
+) -> None:
+    """Play every pairing of a field and rate it: payoff matrix with 95% intervals,
+    Bradley-Terry (Elo) with bootstrap intervals, openskill, Nash averaging, alpha-rank."""
+    from sparring.agents.registry import AgentFactory
+    from sparring.arena.ratings import rate
+    from sparring.arena.tournament import check_tournament, run_tournament
+    from sparring.games.registry import make_game
+    from sparring.store import RunStore
+
+    the_game = make_game(game)
+    check_tournament(the_game.spec.players, [a.strip() for a in agents], n_games, mode)
+    factory = AgentFactory(the_game)
+    try:
+        field = [factory.make(ref) for ref in agents]
+        run_dir = Path(out or f"runs/tournament-{the_game.spec.id}-{time.strftime('%Y%m%d-%H%M%S')}")
+        store = RunStore(run_dir, create=True)
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=console) as progress:
+            task = progress.add_task(f"{the_game.spec.name} tournament", total=None)
+            result = run_tournament(
+                the_game, field, n_games, seed=seed, mode=mode, store=store,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        print_ratings(rate(result.matches, the_game.spec, result.agents, bootstrap=bootstrap, seed=seed))
+        console.print(f"stored in [bold]{run_dir}[/]")
+        store.close()
+    finally:
+        factory.close()
+
+
+def print_ratings(ratings) -> None:
+    import math
+
+    payoff = ratings.payoff
+    table = Table(title="Payoff matrix: row agent's mean return against column agent (± 95% CI)")
+    table.add_column("agent")
+    for name in ratings.agents:
+        table.add_column(escape(name), justify="right")
+    for i, name in enumerate(ratings.agents):
+        cells = [
+            "" if math.isnan(payoff.mean[i, j]) else f"{payoff.mean[i, j]:+.2f} ± {payoff.ci95[i, j]:.2f}"
+            for j in range(len(ratings.agents))
+        ]
+        table.add_row(escape(name), *cells)
+    console.print(table)
+
+    table = Table(title="Ratings")
+    for column in ("agent", "Elo on return (95% CI)", "Elo on wins (95% CI)", "openskill mu ± sigma", "Nash averaging", "alpha-rank"):
+        table.add_column(column, justify="left" if column == "agent" else "right")
+    by_return = {r.agent: r for r in ratings.elo_returns}
+    by_wins = {r.agent: r for r in ratings.elo_wins}
+    skill = {r.agent: r for r in ratings.openskill}
+    for i, name in enumerate(ratings.agents):
+        ret, win, sk = by_return[name], by_wins[name], skill[name]
+        table.add_row(
+            escape(name),
+            f"{ret.elo:+.0f} [{ret.low:+.0f}, {ret.high:+.0f}]",
+            f"{win.elo:+.0f} [{win.low:+.0f}, {win.high:+.0f}]",
+            f"{sk.mu:.1f} ± {sk.sigma:.1f}",
+            "" if ratings.nash is None else f"{ratings.nash.ratings[i]:+.3f} (p={ratings.nash.nash[i]:.2f})",
+            "" if ratings.alpha_rank is None else f"{ratings.alpha_rank[i]:.3f}",
+        )
+    console.print(table)
+    for note in ratings.notes:
+        console.print(f"note: {escape(note)}")
+
+
+# ---- training -----------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    game: Optional[str] = typer.Option(None, "--game", "-g", help="Game reference [default: kuhn_poker]."),
+    model: Optional[str] = typer.Option(None, help="Local model directory [default: the embedded SmolLM2-135M]."),
+    mode: Optional[str] = typer.Option(None, help="free (parsed text answers) or scored (likelihood of each legal answer)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps in total."),
+    games_per_step: Optional[int] = typer.Option(None, help="Games played per step."),
+    opponents: Optional[list[str]] = typer.Option(None, "--opponents", help="Opponent sources: self, pool, latest or any agent reference."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate."),
+    eval_every: Optional[int] = typer.Option(None, help="Evaluate every this many steps."),
+    eval_games: Optional[int] = typer.Option(None, help="Games per evaluation opponent."),
+    seed: Optional[int] = typer.Option(None, help="Seed."),
+    out: Optional[str] = typer.Option(None, help="Run directory of a new run."),
+    resume: Optional[str] = typer.Option(None, help="Run directory to continue from its last checkpoint."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with TrainConfig fields; flags override it."),
+) -> None:
+    """Self-play reinforcement learning (SPIRAL): one shared policy plays every seat,
+    role-conditioned advantages, policy gradient on the sampled tokens."""
+    from sparring.config import load_config
+    from sparring.learn.rl import TrainConfig, train as run_training
+
+    overrides = {
+        "game": game, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
+        "opponents": tuple(opponents) if opponents else None, "lr": lr, "eval_every": eval_every,
+        "eval_games": eval_games, "seed": seed, "out": out, "resume": resume,
+    }
+    if config is None and out is None and resume is None:
+        overrides["out"] = f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = run_training(load_config(TrainConfig, config, overrides), console=console)
+    console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
+
+
+@app.command()
+def curves(run_dir: Path = typer.Argument(..., help="A training run directory.")) -> None:
+    """Learning curves of a training run: a PNG and a table of the evaluations."""
+    from sparring.learn.curves import plot_curves
+
+    png, rows = plot_curves(run_dir)
+    table = Table(title="Evaluations")
+    for column in ("step", "opponent", "win+draw (95% CI)", "mean return (95% CI)", "invalid rate"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row))
+    console.print(table)
+    console.print(f"curves written to [bold]{png}[/]")
+
+
+# ---- benchmarks -------------------------------------------------------------------------
+
+bench_app = typer.Typer(help="Held-out benchmarks.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("matrix2x2")
+def bench_matrix(
+    agent: str = typer.Option(..., "--agent", help="Agent reference, e.g. smollm2 or smollm2(mode=scored)."),
+    task: str = typer.Option("nash", help="nash (name the pure equilibria, one shot) or repeated (10 rounds vs fixed strategies)."),
+    n_games: Optional[int] = typer.Option(None, "--games", "-n", help="Play a seeded sample of this many of the 144 games [default: all]."),
+    seed: int = typer.Option(0, help="Seed."),
+) -> None:
+    """The 144 strict ordinal 2x2 games (Robinson-Goforth topology)."""
+    from sparring.eval.benchmarks import run_matrix_benchmark
+
+    if task not in ("nash", "repeated"):
+        raise SparringError(f"task '{task}' unknown: use nash or repeated")
+    console.print(Text(run_matrix_benchmark(agent, task=task, games=n_games, seed=seed).table()))
+
+
+@bench_app.command("gtbench")
+def bench_gtbench(
+    agent: str = typer.Option(..., "--agent", help="Agent reference."),
+    n_games: int = typer.Option(50, "--games", "-n", help="Matches per game and opponent."),
+    seed: int = typer.Option(0, help="Seed."),
+) -> None:
+    """GTBench-style suite: normalized relative advantage against MCTS, CFR and random."""
+    from sparring.eval.benchmarks import run_gtbench
+
+    console.print(Text(run_gtbench(agent, games=n_games, seed=seed).table()))

@@ -1,0 +1,51 @@
+"""Learning curves of a training run, drawn from its store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sparring.errors import SparringError
+
+
+def plot_curves(run_dir: str | Path) -> tuple[Path, list[tuple]]:
+    """Write `curves.png` into the run directory (loss, returns, invalid rate and
+    evaluations with 95% intervals per step) and return it with the evaluation rows."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    import matplotlib.pyplot as plt
+
+    from sparring.learn.rl import read_train_log
+
+    steps, evals = read_train_log(run_dir)
+    if not steps:
+        raise SparringError(f"{run_dir} has no training steps yet: train first (sparring train --out {run_dir})")
+    x = [s["step"] for s in steps]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 7))
+    axes[0, 0].plot(x, [s["loss"] for s in steps])
+    axes[0, 0].set_title("policy loss")
+    roles = sorted({role for s in steps for role in s["mean_return"]})
+    for role in roles:
+        axes[0, 1].plot(x, [s["mean_return"].get(role) for s in steps], label=f"seat {int(role) + 1}")
+    axes[0, 1].set_title("training return per seat")
+    axes[0, 1].legend()
+    axes[1, 0].plot(x, [s["invalid_rate"] for s in steps])
+    axes[1, 0].set_title("invalid answer rate (training)")
+    rows = []
+    for opponent in dict.fromkeys(e["opponent"] for e in evals):
+        points = [e for e in evals if e["opponent"] == opponent]
+        axes[1, 1].errorbar([e["step"] for e in points], [e["win_or_draw"] for e in points],
+                            yerr=[e["win_or_draw_ci"] for e in points], capsize=3, label=f"vs {opponent}")
+        for e in points:
+            rows.append((e["step"], opponent, f"{e['win_or_draw']:.3f} ± {e['win_or_draw_ci']:.3f}",
+                         f"{e['return']:+.3f} ± {e['return_ci']:.3f}", f"{e['invalid']:.3f}"))
+    axes[1, 1].set_title("evaluation: win or draw rate (95% CI)")
+    if evals:
+        axes[1, 1].legend()
+    for ax in axes.flat:
+        ax.set_xlabel("step")
+    fig.tight_layout()
+    png = Path(run_dir) / "curves.png"
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png, rows
