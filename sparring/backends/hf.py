@@ -187,15 +187,17 @@ class HFBackend:
             chunk, chunk_spans = rows[start : start + self.config.max_batch], spans[start : start + self.config.max_batch]
             ids, mask = self._left_pad([prompt + option for prompt, option in chunk])
             position = (mask.cumsum(-1) - 1).clamp(min=0)
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position).logits.float()
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)  # predicts token t+1 from t
-            targets = ids[:, 1:]
-            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [B, T-1]
-            width = ids.shape[1]
+            # Options sit at the end of left-padded rows: only the last `keep` positions
+            # predict option tokens, so the vocabulary projection runs on those alone.
+            keep = max(chunk_spans) + 1
+            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
+                                logits_to_keep=keep).logits.float()  # [B, keep, V]
+            logp = torch.log_softmax(logits[:, :-1], dim=-1)  # position t predicts token t+1
+            targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
+            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [B, keep-1]
             for i, n_option in enumerate(chunk_spans):
-                # the option occupies the last n_option positions of a left-padded row
                 prompt, option = chunk[i]
-                values = token_logp[i, width - 1 - n_option :].tolist() if n_option else []
+                values = token_logp[i, token_logp.shape[1] - n_option :].tolist() if n_option else []
                 scored.append(ScoredOption(prompt, option, values))
         result: list[list[ScoredOption]] = [[] for _ in requests]
         for owner, option in zip(owners, scored):
