@@ -415,6 +415,38 @@ def curves(run_dir: Path = typer.Argument(..., help="A training run directory.")
     console.print(f"curves written to [bold]{png}[/]")
 
 
+# ---- exploitability -------------------------------------------------------------------
+
+
+@app.command()
+def exploitability(
+    game: str = typer.Option(..., "--game", "-g", help="A small imperfect-information OpenSpiel game: kuhn_poker, leduc_poker, openspiel:NAME."),
+    agent: str = typer.Option(..., "--agent", "-a", help="Agent reference, e.g. smollm2(mode=scored) or random."),
+    samples: int = typer.Option(16, help="Answers per information state when the agent gives no exact distribution."),
+    mode: str = typer.Option("auto", help="auto (exact when the agent reports action log-probs), exact, or sampled."),
+    seed: int = typer.Option(0, help="Seed."),
+) -> None:
+    """How far an agent's actual policy is from optimal: its action distribution at
+    every information state, then exploitability, NashConv and each seat's gap to
+    the game value by OpenSpiel's best response."""
+    from sparring.agents.registry import AgentFactory
+    from sparring.eval.exploitability import agent_policy, exploitability_report
+    from sparring.games.registry import make_game
+
+    if mode not in ("auto", "exact", "sampled"):
+        raise SparringError(f"mode '{mode}' unknown: use auto, exact or sampled")
+    if samples < 1:
+        raise SparringError(f"samples must be at least 1, got {samples}")
+    the_game = make_game(game)
+    factory = AgentFactory(the_game)
+    try:
+        with console.status("asking the agent at every information state ..."):
+            policy = agent_policy(the_game, factory.make(agent), samples=samples, seed=seed, mode=mode)
+        console.print(Text(exploitability_report(the_game, policy, seed=seed).summary()))
+    finally:
+        factory.close()
+
+
 # ---- benchmarks -------------------------------------------------------------------------
 
 bench_app = typer.Typer(help="Held-out benchmarks.", no_args_is_help=True)
