@@ -12,7 +12,7 @@ from sparring.cli import spread_multi_options
 def sparring(*args, cwd, env=None):
     return subprocess.run(
         [sys.executable, "-c", "from sparring.cli import main; main()", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})},
+        cwd=cwd, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
 
@@ -74,3 +74,24 @@ def test_bad_input_is_one_clear_message(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not (tmp_path / "runs").exists() or args[0] != "play"  # nothing half-made
+
+
+def test_tournament_and_exploitability_commands(tmp_path):
+    run = sparring("tournament", "--game", "kuhn_poker", "--agents", "cfr", "always_bet", "always_pass",
+                   "--games", "40", "--bootstrap", "50", "--out", "t", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "Payoff matrix" in run.stdout and "Nash averaging" in run.stdout
+    # always_bet takes 1 chip from always_pass in every deal (hand-worked: pass-bet-fold or bet-fold)
+    assert "+1.00 ± 0.00" in run.stdout
+    uniform = sparring("exploitability", "--game", "kuhn_poker", "--agent", "random", "--mode", "sampled",
+                       "--samples", "400", cwd=tmp_path)
+    assert uniform.returncode == 0, uniform.stderr
+    value = float(uniform.stdout.split("exploitability ")[1].split()[0])
+    assert abs(value - 0.4583) < 0.06  # uniform random in Kuhn, known value; sampling error ~0.02
+
+
+def test_tournament_refusals(tmp_path):
+    one = sparring("tournament", "--game", "kuhn_poker", "--agents", "cfr", cwd=tmp_path)
+    assert one.returncode == 2 and "at least 2 agents" in one.stderr
+    zero = sparring("tournament", "--game", "kuhn_poker", "--agents", "cfr", "random", "--games", "0", cwd=tmp_path)
+    assert zero.returncode == 2 and "Traceback" not in zero.stderr
