@@ -4,7 +4,9 @@ that RL needs), and batched scoring of candidate answers."""
 
 from __future__ import annotations
 
+import copy
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,12 +23,30 @@ class ScoredOption:
     logprobs: list[float]  # log-prob of each option token after the prompt (temperature 1)
 
 
+_MIN_SHARED_PREFIX = 16  # shorter shared heads are not worth a cached forward pass
+
+
 def free_cores() -> int:
-    """Cores not busy with other work right now. On a shared 2-core machine two
-    threads while another process holds a core were 5-10x slower than one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
-    return max(1, (cores or 1) - busy)
+    """Cores idle right now (sampled from /proc/stat over 0.2 s; the load average
+    elsewhere). On a shared 2-core machine two threads while another process held
+    a core were 5-10x slower than one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        idle_before, total_before = _cpu_times()
+        time.sleep(0.2)
+        idle_after, total_after = _cpu_times()
+        idle = (idle_after - idle_before) / max(1, total_after - total_before)
+        return max(1, min(cores, round(idle * (os.cpu_count() or cores))))
+    except OSError:
+        busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
+        return max(1, cores - busy)
+
+
+def _cpu_times() -> tuple[int, int]:
+    """(idle, total) jiffies of all CPUs, from the first line of /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:]]
+    return fields[3] + fields[4], sum(fields)  # idle + iowait
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,9 @@ class HFBackend:
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
+        self._prefix_ids: list[int] = []  # the cached shared head of recent prompts
+        self._prefix_cache = None
+        self._last_prompt: list[int] = []
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -98,29 +121,29 @@ class HFBackend:
     @torch.no_grad()
     def _generate_batch(self, requests: list[GenerationRequest]) -> list[Completion]:
         prompts = [self.prompt_ids(r.messages) for r in requests]
-        ids, mask = self._left_pad(prompts)  # [B, T]
-        batch = len(requests)
-        # One generator per request: a request's sample does not depend on its batch.
-        generators = [torch.Generator().manual_seed(r.seed) for r in requests]
-        temperature = torch.tensor([r.temperature for r in requests])
-        top_p = torch.tensor([r.top_p for r in requests])
-        limits = [r.max_new_tokens for r in requests]
         sampled: list[list[int]] = [[] for _ in requests]
         logprobs: list[list[float]] = [[] for _ in requests]
-        done = [limit <= 0 for limit in limits]
-
-        position = (mask.cumsum(-1) - 1).clamp(min=0)
-        output = self.model(input_ids=ids, attention_mask=mask, position_ids=position, use_cache=True)
-        cache, next_position = output.past_key_values, position[:, -1:] + 1
-        logits = output.logits[:, -1, :].float().cpu()  # [B, V]
-        for _ in range(max(limits)):
-            tokens = self._sample(logits, temperature, top_p, generators, sampled, logprobs, done)
-            for i in range(batch):
-                if not done[i] and (tokens[i] in self.stop_ids or len(sampled[i]) >= limits[i]):
-                    done[i] = True
-            if all(done):
+        # One generator per request: a request's sample does not depend on its batch.
+        generators = [torch.Generator().manual_seed(r.seed) for r in requests]
+        active = [i for i, r in enumerate(requests) if r.max_new_tokens > 0]  # rows still sampling
+        if active:
+            cache, mask, next_position, logits = self._prefill([prompts[i] for i in active])
+        while active:
+            tokens, token_logprobs = _sample(logits, [requests[i] for i in active], [generators[i] for i in active])
+            keep = []
+            for row, i in enumerate(active):
+                sampled[i].append(tokens[row])
+                logprobs[i].append(token_logprobs[row])
+                if tokens[row] not in self.stop_ids and len(sampled[i]) < requests[i].max_new_tokens:
+                    keep.append(row)
+            if not keep:
                 break
-            step = torch.tensor(tokens, device=self.config.device).unsqueeze(1)  # [B, 1]
+            if len(keep) < len(active):  # finished rows leave the batch
+                rows = torch.tensor(keep, device=self.config.device)
+                cache.batch_select_indices(rows)
+                mask, next_position = mask[rows], next_position[rows]
+                active, tokens = [active[r] for r in keep], [tokens[r] for r in keep]
+            step = torch.tensor(tokens, device=self.config.device).unsqueeze(1)  # [R, 1]
             mask = torch.cat([mask, torch.ones_like(step)], dim=1)
             output = self.model(
                 input_ids=step, attention_mask=mask, position_ids=next_position,
@@ -139,29 +162,45 @@ class HFBackend:
             for toks, lps, prompt in zip(sampled, logprobs, prompts)
         ]
 
-    def _sample(self, logits, temperature, top_p, generators, sampled, logprobs, done) -> list[int]:
-        """Draw one token per unfinished row and record its log-probability under the
-        distribution it was drawn from (temperature and top-p applied): the
-        behaviour policy's log-prob, which importance ratios in RL need."""
-        greedy = temperature <= 0
-        scaled = logits / torch.where(greedy, torch.ones_like(temperature), temperature).unsqueeze(1)
-        logp = torch.log_softmax(scaled, dim=-1)  # [B, V]
-        tokens = []
-        for i, gen in enumerate(generators):
-            if done[i]:
-                tokens.append(self.pad_id)
-                continue
-            row = logp[i]
-            if greedy[i]:
-                token = int(row.argmax())
-            else:
-                if top_p[i] < 1.0:
-                    row = _nucleus(row, float(top_p[i]))
-                token = int(torch.multinomial(row.exp(), 1, generator=gen))
-            tokens.append(token)
-            sampled[i].append(token)
-            logprobs[i].append(float(row[token]))
-        return tokens
+    def _prefill(self, prompts: list[list[int]]):
+        """Run the prompts and return (cache, mask, next positions, last logits).
+
+        Prompts of one game share a long head (system prompt, rules): its keys and
+        values are computed once, kept for later calls, and copied to every row, so
+        only the rows' own tails are run.
+        """
+        shared = self._shared_prefix(prompts)
+        tails = [p[len(shared) :] for p in prompts]
+        ids, tail_mask = self._left_pad(tails)  # [B, T]
+        batch = len(prompts)
+        if shared:
+            cache = copy.deepcopy(self._prefix_cache)
+            cache.batch_repeat_interleave(batch)
+            head_mask = torch.ones((batch, len(shared)), dtype=torch.long, device=ids.device)
+            mask = torch.cat([head_mask, tail_mask], dim=1)
+        else:
+            cache, mask = None, tail_mask
+        position = len(shared) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+        output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
+                            past_key_values=cache, use_cache=True, logits_to_keep=1)
+        return output.past_key_values, mask, position[:, -1:] + 1, output.logits[:, -1, :].float().cpu()
+
+    def _shared_prefix(self, prompts: list[list[int]]) -> list[int]:
+        """The cached head if every prompt starts with it; else a new head common to
+        these prompts and the previous call's (computed and cached here); else []."""
+        shortest = min(len(p) for p in prompts)
+        head = self._prefix_ids
+        if head and len(head) < shortest and all(p[: len(head)] == head for p in prompts):
+            return head
+        references = prompts[1:] + ([self._last_prompt] if self._last_prompt else [])
+        self._last_prompt = prompts[0]
+        length = min([shortest - 1] + [_common_length(prompts[0], r) for r in references])
+        if not references or length < _MIN_SHARED_PREFIX:
+            return []
+        self._prefix_ids = prompts[0][:length]
+        ids = torch.tensor([self._prefix_ids], device=self.config.device)
+        self._prefix_cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
+        return self._prefix_ids
 
     # ---- scoring -----------------------------------------------------------------
 
@@ -204,8 +243,46 @@ class HFBackend:
             result[owner].append(option)
         return result
 
+    def weights_changed(self) -> None:
+        """Call after changing the model's weights: drops keys and values cached
+        under the old weights."""
+        self._prefix_ids, self._prefix_cache, self._last_prompt = [], None, []
+
     def close(self) -> None:
         self.model = None
+
+
+def _sample(logits: torch.Tensor, requests: list[GenerationRequest],
+            generators: list[torch.Generator]) -> tuple[list[int], list[float]]:
+    """One token per row, with its log-probability under the distribution it was
+    drawn from (temperature and top-p applied): the behaviour policy's log-prob,
+    which importance ratios in RL need. A row draws one uniform number from its own
+    generator and inverts the CDF, so its sample does not depend on the batch."""
+    temperature = torch.tensor([r.temperature for r in requests])
+    greedy = temperature <= 0
+    scaled = logits / torch.where(greedy, torch.ones_like(temperature), temperature).unsqueeze(1)
+    logp = torch.log_softmax(scaled, dim=-1)  # [R, V]
+    for row, request in enumerate(requests):
+        if not greedy[row] and request.top_p < 1.0:
+            logp[row] = _nucleus(logp[row], request.top_p)
+    tokens = logp.argmax(dim=-1)  # greedy rows keep this
+    rows = (~greedy).nonzero().flatten()
+    if len(rows):
+        cdf = logp[rows].exp().cumsum(dim=-1)  # [S, V]
+        u = torch.tensor([float(torch.rand((), generator=generators[r])) for r in rows.tolist()])
+        drawn = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
+        tokens[rows] = drawn.clamp(max=logp.shape[1] - 1)
+    chosen = logp.gather(1, tokens.unsqueeze(1)).squeeze(1)
+    return tokens.tolist(), chosen.tolist()
+
+
+def _common_length(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 def _nucleus(logp: torch.Tensor, top_p: float) -> torch.Tensor:

@@ -361,6 +361,7 @@ class Trainer:
             for p in self.model.parameters():
                 p.requires_grad_(True)
         self.backend.model = self.model  # the arena samples from the current policy
+        self.backend.weights_changed()
         self.reference = None
         if config.kl_coef > 0 and not config.lora:
             self.reference = _load_backend(self.model_path, config).model  # frozen initial weights
@@ -499,6 +500,7 @@ class Trainer:
                 epoch["clip_frac"] += stats["clip_frac"] / len(samples)
             norm = torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm or math.inf)
             self.optimizer.step()
+            self.backend.weights_changed()
             for key in epoch:
                 totals[key] += epoch[key] / config.ppo_epochs
             totals["grad_norm"] += float(norm) / config.ppo_epochs
@@ -596,6 +598,7 @@ class Trainer:
 
             saved = AutoModelForCausalLM.from_pretrained(checkpoint / "policy", dtype=getattr(torch, self.config.model_dtype))
             self.model.load_state_dict(saved.state_dict())
+        self.backend.weights_changed()
         self.optimizer.load_state_dict(state["optimizer"])
         self.baselines = {(g, seat): b for g, seat, b in state["baselines"]}
         self.mix.load_state_dict(state["pool"])

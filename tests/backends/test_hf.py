@@ -53,3 +53,37 @@ def test_score_matches_generation_logprobs(backend):
 def test_missing_model_dir_is_a_clear_error(tmp_path):
     with pytest.raises(SparringError, match="no model at"):
         HFBackend(HFConfig(path=str(tmp_path)))
+
+
+def test_shared_prompt_head_is_cached_and_changes_nothing(backend):
+    """Prompts sharing a long head give the same samples as without the cache."""
+    head = (("system", "You play games. " * 20),)
+    requests = [GenerationRequest(head + (("user", f"Pick {k}."),), max_new_tokens=6, seed=k) for k in range(3)]
+    backend.weights_changed()
+    cached = backend.generate(requests)
+    assert len(backend._prefix_ids) >= 16
+    cold = []
+    for request in requests:  # one at a time, the cache cleared before each
+        backend.weights_changed()
+        cold += backend.generate([request])
+    assert [c.token_ids for c in cached] == [c.token_ids for c in cold]
+    for warm, fresh in zip(cached, cold):
+        assert warm.logprobs == pytest.approx(fresh.logprobs, abs=1e-4)
+
+
+def test_weights_changed_drops_the_cache(tiny_model_dir):
+    backend = HFBackend(HFConfig(path=str(tiny_model_dir), dtype="float32", threads=1))
+    request = GenerationRequest((("system", "Rules. " * 30), ("user", "Go.")), max_new_tokens=3, temperature=0)
+    backend.generate([request, request])
+    assert backend._prefix_cache is not None
+    with torch.no_grad():
+        for p in backend.model.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    backend.weights_changed()
+    assert backend._prefix_cache is None
+    after = backend.generate([request])[0]
+    ids = torch.tensor([after.prompt_token_ids + after.token_ids])
+    with torch.no_grad():
+        logp = torch.log_softmax(backend.model(ids).logits[0, :-1].float(), -1)
+    n = len(after.prompt_token_ids)
+    assert after.logprobs == pytest.approx([float(logp[n - 1 + i, t]) for i, t in enumerate(after.token_ids)], abs=1e-4)
