@@ -10,6 +10,7 @@ both seats together), and LLM agents on the same model share one loaded backend.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from sparring.agents.base import Agent
@@ -25,7 +26,7 @@ AGENT_KINDS = {
     "mcts": "Monte Carlo tree search for perfect-information games; mcts(simulations=N,rollouts=N)",
     "human": "you, in the terminal",
     "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype, threads",
-    "hf": "any local transformers model directory: hf(path=DIR, ...same options as smollm2)",
+    "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest",
     "openai": "any OpenAI-compatible server: openai(model=NAME, base_url=URL, api_key_env=VAR, ...)",
 }
 
@@ -71,6 +72,9 @@ class AgentFactory:
         return os_game
 
     def _build(self, ref: str) -> Agent:
+        if "(" not in ref and ("/" in ref or Path(ref).exists()):
+            # a model directory or a training checkpoint, e.g. runs/t1/checkpoints/latest
+            return self._hf_agent("hf", {"path": ref})
         kind, params = parse_ref(ref)
         if kind == "random" and not params:
             from sparring.agents.scripted import RandomAgent

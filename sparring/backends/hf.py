@@ -5,6 +5,7 @@ that RL needs), and batched scoring of candidate answers."""
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -49,6 +50,24 @@ def _cpu_times() -> tuple[int, int]:
     return fields[3] + fields[4], sum(fields)  # idle + iowait
 
 
+def resolve_model_dir(path: str | Path) -> Path:
+    """The model directory a path means: a model (config.json) or a LoRA adapter
+    (adapter_config.json) directory as is; a training checkpoint (its `policy`
+    folder); or a checkpoints/latest pointer file (the checkpoint it names)."""
+    path = Path(path)
+    if path.is_file() and path.name == "latest":
+        path = path.parent / path.read_text().strip()
+    if (path / "policy").is_dir():
+        path = path / "policy"
+    if (path / "config.json").exists() or (path / "adapter_config.json").exists():
+        return path
+    raise SparringError(
+        f"no model at {path}: give a model directory with config.json and weights (as "
+        "save_pretrained writes), a LoRA adapter directory, or a training checkpoint "
+        "such as runs/t1/checkpoints/latest"
+    )
+
+
 @dataclass(frozen=True)
 class HFConfig:
     path: str
@@ -67,20 +86,27 @@ class HFBackend:
     def __init__(self, config: HFConfig, name: str | None = None):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        path = Path(config.path)
-        if not (path / "config.json").exists():
-            raise SparringError(
-                f"no model at {path}: hf(path=...) needs a local model directory with "
-                "config.json, weights and a tokenizer (as save_pretrained writes)"
-            )
+        path = resolve_model_dir(config.path)
         if config.dtype not in ("bfloat16", "float16", "float32"):
             raise SparringError(f"dtype '{config.dtype}' unknown: use bfloat16, float16 or float32")
         if config.device == "cpu":
             torch.set_num_threads(config.threads or free_cores())
         self.config = config
         self.name = name or path.name
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
+        adapter = path / "adapter_config.json"
+        if adapter.exists():
+            # A LoRA adapter (a training checkpoint): its base model with the adapter
+            # merged in, and the base model's tokenizer unless the adapter has one.
+            from peft import AutoPeftModelForCausalLM
+
+            base = json.loads(adapter.read_text())["base_model_name_or_path"]
+            has_tokenizer = (path / "tokenizer_config.json").exists()
+            self.tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
+            peft_model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
+            self.model = peft_model.merge_and_unload()
+        else:
+            self.tokenizer = AutoTokenizer.from_pretrained(path)
+            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
         self.model.to(config.device).eval()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:

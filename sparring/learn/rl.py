@@ -614,14 +614,7 @@ class Trainer:
 
     def _load_checkpoint_agent(self, checkpoint: Path) -> LLMAgent:
         """A frozen past policy: a second backend with the checkpoint's weights."""
-        if self.config.lora:
-            from peft import PeftModel
-
-            backend = _load_backend(self.model_path, self.config)
-            backend.model = PeftModel.from_pretrained(backend.model, checkpoint / "policy").merge_and_unload().eval()
-        else:
-            backend = _load_backend(str(checkpoint / "policy"), self.config)
-        return LLMAgent(backend, self.config.llm_config())
+        return LLMAgent(_load_backend(str(checkpoint), self.config), self.config.llm_config())
 
     def close(self) -> None:
         self.checkpoint_opponents.close()

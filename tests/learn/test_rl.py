@@ -111,3 +111,28 @@ def test_resume_refuses_an_incompatible_run(tiny_model_dir, tmp_path):
         Trainer(TrainConfig(model=str(tiny_model_dir), resume=str(run), lr=0.5, **TINY))
     with pytest.raises(SparringError, match="already holds a training run"):
         Trainer(_config(tiny_model_dir, tmp_path, steps=1))
+
+
+def test_a_checkpoint_plays_as_an_agent_with_the_trained_weights(tiny_model_dir, tmp_path):
+    """`runs/x/checkpoints/latest` as an agent reference loads the adapter merged into
+    its base model: the same scored policy as the trainer's live model."""
+    import random
+
+    from sparring.agents.base import Decision
+    from sparring.agents.registry import AgentFactory
+    from sparring.games.registry import make_game
+
+    trainer = Trainer(_config(tiny_model_dir, tmp_path / "run", mode="scored", lr=5e-2, steps=1))
+    trainer.run()
+    game = make_game("kuhn_poker")
+    state = game.new_initial_state(random.Random(0))
+    decision = Decision(state=state, player=0, rng=random.Random(1), seed=1)
+    live = trainer.policy.act([decision])[0].action_logprobs
+    trainer.close()
+    factory = AgentFactory(game)
+    agent = factory.make(f"hf(path={tmp_path / 'run' / 'checkpoints' / 'latest'},mode=scored,dtype=float32)")
+    loaded = agent.act([decision])[0].action_logprobs
+    factory.close()
+    assert loaded == pytest.approx(live, abs=1e-4)
+    base = AgentFactory(game).make(f"hf(path={tiny_model_dir},mode=scored,dtype=float32)")
+    assert base.act([decision])[0].action_logprobs != pytest.approx(live, abs=1e-4)  # training moved it
