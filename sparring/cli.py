@@ -167,7 +167,7 @@ def run_play(config) -> Path:
                 stored = len(store.finished_indices())
                 console.print(f"\ninterrupted: {stored} finished matches are stored in {run_dir}; run the same command to continue")
                 raise typer.Exit(130)
-        stats = {a.name: a.backend.stats for a in seat_agents if hasattr(getattr(a, "backend", None), "stats")}
+        stats = {a.name: a.backend.stats.as_dict() for a in seat_agents if hasattr(getattr(a, "backend", None), "stats")}
         if stats:
             store.set_meta("backend_stats", stats)
         print_results(store, stats)
@@ -425,6 +425,8 @@ def exploitability(
     samples: int = typer.Option(16, help="Answers per information state when the agent gives no exact distribution."),
     mode: str = typer.Option("auto", help="auto (exact when the agent reports action log-probs), exact, or sampled."),
     seed: int = typer.Option(0, help="Seed."),
+    out: Optional[Path] = typer.Option(None, help="Record the result in this run directory (a training run: one entry per checkpoint step) for reports."),
+    step: int = typer.Option(0, help="With --out: the training step the agent's checkpoint is from."),
 ) -> None:
     """How far an agent's actual policy is from optimal: its action distribution at
     every information state, then exploitability, NashConv and each seat's gap to
@@ -442,9 +444,18 @@ def exploitability(
     try:
         with console.status("asking the agent at every information state ..."):
             policy = agent_policy(the_game, factory.make(agent), samples=samples, seed=seed, mode=mode)
-        console.print(Text(exploitability_report(the_game, policy, seed=seed).summary()))
+        report = exploitability_report(the_game, policy, seed=seed)
+        console.print(Text(report.summary()))
     finally:
         factory.close()
+    if out is not None:
+        from sparring.eval.report import add_exploitability
+        from sparring.store import RunStore
+
+        store = RunStore(out, create=True)
+        add_exploitability(store, step, report, checkpoint=agent)
+        store.close()
+        console.print(f"recorded in [bold]{out}[/]")
 
 
 # ---- benchmarks -------------------------------------------------------------------------
@@ -459,13 +470,14 @@ def bench_matrix(
     task: str = typer.Option("nash", help="nash (name the pure equilibria, one shot) or repeated (10 rounds vs fixed strategies)."),
     n_games: Optional[int] = typer.Option(None, "--games", "-n", help="Play a seeded sample of this many of the 144 games [default: all]."),
     seed: int = typer.Option(0, help="Seed."),
+    out: Optional[Path] = typer.Option(None, help="Also store the result in this run directory, for `sparring report`."),
 ) -> None:
     """The 144 strict ordinal 2x2 games (Robinson-Goforth topology)."""
     from sparring.eval.benchmarks import run_matrix_benchmark
 
     if task not in ("nash", "repeated"):
         raise SparringError(f"task '{task}' unknown: use nash or repeated")
-    console.print(Text(run_matrix_benchmark(agent, task=task, games=n_games, seed=seed).table()))
+    _show_benchmark(run_matrix_benchmark(agent, task=task, games=n_games, seed=seed), out)
 
 
 @bench_app.command("gtbench")
@@ -473,8 +485,37 @@ def bench_gtbench(
     agent: str = typer.Option(..., "--agent", help="Agent reference."),
     n_games: int = typer.Option(50, "--games", "-n", help="Matches per game and opponent."),
     seed: int = typer.Option(0, help="Seed."),
+    out: Optional[Path] = typer.Option(None, help="Also store the result in this run directory, for `sparring report`."),
 ) -> None:
     """GTBench-style suite: normalized relative advantage against MCTS, CFR and random."""
     from sparring.eval.benchmarks import run_gtbench
 
-    console.print(Text(run_gtbench(agent, games=n_games, seed=seed).table()))
+    _show_benchmark(run_gtbench(agent, games=n_games, seed=seed), out)
+
+
+def _show_benchmark(report, out: Path | None) -> None:
+    """Print a benchmark's table; with `out`, add it to that run's "benchmark" list."""
+    console.print(Text(report.table()))
+    if out is not None:
+        from sparring.store import RunStore
+
+        store = RunStore(out, create=True)
+        stored = store.get_meta("benchmark") or []
+        store.set_meta("benchmark", (stored if isinstance(stored, list) else [stored]) + [report.to_dict()])
+        store.close()
+        console.print(f"stored in [bold]{out}[/]; write a report with: sparring report {out}")
+
+
+# ---- reports ----------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    run_dir: Path = typer.Argument(..., help="A run directory: play, tournament, training or benchmark."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples for rating intervals."),
+) -> None:
+    """A self-contained HTML page and a markdown summary of a run, with plots."""
+    from sparring.eval.report import write_report
+
+    html_path, md_path = write_report(run_dir, bootstrap=bootstrap)
+    console.print(f"wrote [bold]{html_path}[/] and [bold]{md_path}[/]")

@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 import sys
 
 import pytest
@@ -95,3 +96,32 @@ def test_tournament_refusals(tmp_path):
     assert one.returncode == 2 and "at least 2 agents" in one.stderr
     zero = sparring("tournament", "--game", "kuhn_poker", "--agents", "cfr", "random", "--games", "0", cwd=tmp_path)
     assert zero.returncode == 2 and "Traceback" not in zero.stderr
+
+
+def test_report_of_a_tournament_and_a_benchmark(tmp_path):
+    assert sparring("tournament", "--game", "kuhn_poker", "--agents", "cfr", "random", "--games", "10",
+                    "--bootstrap", "20", "--out", "t", cwd=tmp_path).returncode == 0
+    made = sparring("report", "t", "--bootstrap", "20", cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    page = (tmp_path / "t" / "report" / "report.html").read_text()
+    assert "Payoff matrix" in page and "data:image/png;base64," in page
+    bench = sparring("bench", "matrix2x2", "--agent", "random", "--games", "6", "--out", "b", cwd=tmp_path)
+    assert bench.returncode == 0, bench.stderr
+    assert sparring("report", "b", cwd=tmp_path).returncode == 0
+    assert "matrix" in (tmp_path / "b" / "report" / "report.md").read_text().lower()
+
+
+def test_an_openai_compatible_server_plays_through_the_cli(tmp_path):
+    """A real HTTP server on 127.0.0.1 speaking chat completions, with a 500 to retry."""
+    sys.path.insert(0, str(Path(__file__).parent / "backends"))
+    from fake_openai_server import ok, running_fake_server, status
+
+    with running_fake_server() as server:
+        server.queue(status(500))
+        server.always(ok("I think the centre. Answer: 5"))
+        agent = f"openai(model=fake,base_url={server.base_url},api_key_env='',backoff_s=0.01)"
+        run = sparring("play", "tictactoe", "--players", agent, "random", "--games", "2", "--out", "o", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "retries" in run.stdout  # the backend's counters are reported
+    replay = sparring("show", "o", "--match", "0", cwd=tmp_path)
+    assert "Answer: 5" in replay.stdout
