@@ -153,7 +153,8 @@ class HFBackend:
         generators = [torch.Generator().manual_seed(r.seed) for r in requests]
         active = [i for i, r in enumerate(requests) if r.max_new_tokens > 0]  # rows still sampling
         if active:
-            cache, mask, next_position, logits = self._prefill([prompts[i] for i in active])
+            cache, mask, next_position, logits, _ = self._prefill([prompts[i] for i in active])
+            logits = logits[:, -1, :]
         while active:
             tokens, token_logprobs = _sample(logits, [requests[i] for i in active], [generators[i] for i in active])
             keep = []
@@ -188,14 +189,15 @@ class HFBackend:
             for toks, lps, prompt in zip(sampled, logprobs, prompts)
         ]
 
-    def _prefill(self, prompts: list[list[int]]):
-        """Run the prompts and return (cache, mask, next positions, last logits).
+    def _prefill(self, prompts: list[list[int]], keep: int = 1, head_limit: int | None = None):
+        """Run the prompts; return (cache, mask, next positions, logits of the last
+        `keep` positions [B, keep, V], the left-padded tail ids [B, T]).
 
         Prompts of one game share a long head (system prompt, rules): its keys and
         values are computed once, kept for later calls, and copied to every row, so
-        only the rows' own tails are run.
+        only the rows' own tails are run. The head is at most `head_limit` tokens.
         """
-        shared = self._shared_prefix(prompts)
+        shared = self._shared_prefix(prompts, head_limit)
         tails = [p[len(shared) :] for p in prompts]
         ids, tail_mask = self._left_pad(tails)  # [B, T]
         batch = len(prompts)
@@ -208,19 +210,20 @@ class HFBackend:
             cache, mask = None, tail_mask
         position = len(shared) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
-                            past_key_values=cache, use_cache=True, logits_to_keep=1)
-        return output.past_key_values, mask, position[:, -1:] + 1, output.logits[:, -1, :].float().cpu()
+                            past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        return output.past_key_values, mask, position[:, -1:] + 1, output.logits.float().cpu(), ids
 
-    def _shared_prefix(self, prompts: list[list[int]]) -> list[int]:
+    def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
         """The cached head if every prompt starts with it; else a new head common to
-        these prompts and the previous call's (computed and cached here); else []."""
-        shortest = min(len(p) for p in prompts)
+        these prompts and the previous call's (computed and cached here); else [].
+        A head leaves at least one token of each prompt, and is at most `limit` long."""
+        limit = min(len(p) for p in prompts) - 1 if limit is None else min(limit, min(len(p) for p in prompts) - 1)
         head = self._prefix_ids
-        if head and len(head) < shortest and all(p[: len(head)] == head for p in prompts):
+        if head and len(head) <= limit and all(p[: len(head)] == head for p in prompts):
             return head
         references = prompts[1:] + ([self._last_prompt] if self._last_prompt else [])
         self._last_prompt = prompts[0]
-        length = min([shortest - 1] + [_common_length(prompts[0], r) for r in references])
+        length = min([limit] + [_common_length(prompts[0], r) for r in references])
         if not references or length < _MIN_SHARED_PREFIX:
             return []
         self._prefix_ids = prompts[0][:length]
@@ -250,13 +253,14 @@ class HFBackend:
         scored: list[ScoredOption] = []
         for start in range(0, len(rows), self.config.max_batch):
             chunk, chunk_spans = rows[start : start + self.config.max_batch], spans[start : start + self.config.max_batch]
-            ids, mask = self._left_pad([prompt + option for prompt, option in chunk])
-            position = (mask.cumsum(-1) - 1).clamp(min=0)
             # Options sit at the end of left-padded rows: only the last `keep` positions
-            # predict option tokens, so the vocabulary projection runs on those alone.
+            # predict option tokens, so the vocabulary projection runs on those alone;
+            # the cached head stops where the shortest prompt ends.
             keep = max(chunk_spans) + 1
-            logits = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
-                                logits_to_keep=keep).logits.float()  # [B, keep, V]
+            _, _, _, logits, ids = self._prefill(
+                [prompt + option for prompt, option in chunk], keep=keep,
+                head_limit=min(len(prompt) for prompt, _ in chunk) - 1,
+            )  # logits [B, keep, V]
             logp = torch.log_softmax(logits[:, :-1], dim=-1)  # position t predicts token t+1
             targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
             token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [B, keep-1]

@@ -87,3 +87,19 @@ def test_weights_changed_drops_the_cache(tiny_model_dir):
         logp = torch.log_softmax(backend.model(ids).logits[0, :-1].float(), -1)
     n = len(after.prompt_token_ids)
     assert after.logprobs == pytest.approx([float(logp[n - 1 + i, t]) for i, t in enumerate(after.token_ids)], abs=1e-4)
+
+
+def test_scores_with_the_cached_head_equal_a_plain_forward_pass(backend):
+    head = (("system", "Rules of the game. " * 15),)
+    requests = [ScoreRequest(head + (("user", f"State {k}."),), ("Answer: pass", "Answer: bet", "x")) for k in range(3)]
+    backend.weights_changed()
+    cached = backend.score(requests)
+    assert len(backend._prefix_ids) >= 16
+    for request, scores in zip(requests, cached):
+        prompt = backend.prompt_ids(request.messages)
+        for option, score in zip(request.options, scores):
+            ids = prompt + backend.tokenizer(option, add_special_tokens=False)["input_ids"]
+            with torch.no_grad():
+                logp = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0, :-1].float(), -1)
+            expected = sum(float(logp[t - 1, ids[t]]) for t in range(len(prompt), len(ids)))
+            assert score == pytest.approx(expected, abs=1e-3)
