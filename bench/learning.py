@@ -22,7 +22,7 @@ from pathlib import Path
 from rich.console import Console
 
 from sparring.arena.results import mean_ci95
-from sparring.learn.evaluation import play_eval, policy_outcomes
+from sparring.learn.evaluation import paired_change, play_eval, policy_outcomes
 from sparring.learn.rl import POLICY_NAME, TrainConfig, Trainer
 
 
@@ -30,12 +30,6 @@ def measure(trainer: Trainer, opponent: str, games: int) -> dict[str, list[float
     results = play_eval(trainer.game, trainer.policy, trainer.factory.make(opponent), games,
                         trainer.config.seed, trainer.rule)
     return policy_outcomes(results, POLICY_NAME)
-
-
-def paired(before: list[float], after: list[float]) -> dict[str, float]:
-    diff = [a - b for a, b in zip(after, before)]
-    (mb, hb), (ma, ha), (md, hd) = mean_ci95(before), mean_ci95(after), mean_ci95(diff)
-    return {"before": mb, "before_ci": hb, "after": ma, "after_ci": ha, "diff": md, "diff_ci": hd}
 
 
 def main() -> None:
@@ -80,8 +74,8 @@ def main() -> None:
             trainer.close()
         result = {
             "steps": trainer.step, "train_s": train_s, "eval_s_each": eval_s,
-            "win_or_draw": paired(before["win_or_draw"], after["win_or_draw"]),
-            "return": paired(before["return"], after["return"]),
+            "win_or_draw": paired_change(before["win_or_draw"], after["win_or_draw"]),
+            "return": paired_change(before["return"], after["return"]),
             "invalid_rate": {"before": mean_ci95(before["invalid"])[0], "after": mean_ci95(after["invalid"])[0]},
         }
         report["modes"][mode] = result

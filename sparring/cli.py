@@ -275,15 +275,50 @@ def export(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("runs/demo"), help="Where the demo runs are stored."),
-    n_games: int = typer.Option(32, "--games", "-n", help="Matches per game."),
+    out: Optional[Path] = typer.Option(None, help="Run directory [default: runs/demo-<time>]."),
+    steps: int = typer.Option(8, help="Training steps (32 self-play games each)."),
+    eval_games: int = typer.Option(200, help="Evaluation games against random, before and after."),
 ) -> None:
-    """The embedded model against reference agents in tic-tac-toe and Kuhn poker."""
-    from sparring.config import PlayConfig
+    """The main job: a short self-play training run of the embedded model in Kuhn
+    poker (SPIRAL-style RL, LoRA, CPU), evaluated against a random player on the
+    same games before and after, with learning curves."""
+    from sparring.arena.results import mean_ci95
+    from sparring.learn.curves import plot_curves
+    from sparring.learn.evaluation import paired_change, play_eval, policy_outcomes
+    from sparring.learn.rl import POLICY_NAME, TrainConfig, Trainer
 
-    for game, players in (("tictactoe", ["smollm2", "random"]), ("kuhn_poker", ["smollm2", "cfr"])):
-        console.rule(f"{game}: {' vs '.join(players)}")
-        run_play(PlayConfig(game=game, players=players, games=n_games, out=str(out / game)))
+    run_dir = out or Path(f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    config = TrainConfig(
+        game="kuhn_poker", mode="free", steps=steps, games_per_step=32, lr=1e-3,
+        eval_every=0, checkpoint_every=steps, out=str(run_dir),
+    )
+    trainer = Trainer(config, console)
+    try:
+        opponent = trainer.factory.make("random")
+
+        def evaluate(when: str) -> dict[str, list[float]]:
+            with console.status(f"evaluating {when} training: {eval_games} games against random ..."):
+                results = play_eval(trainer.game, trainer.policy, opponent, eval_games, config.seed, trainer.rule)
+            return policy_outcomes(results, POLICY_NAME)
+
+        before = evaluate("before")
+        trainer.run()
+        after = evaluate("after")
+    finally:
+        trainer.close()
+    table = Table(title=f"Kuhn poker against random, the same {eval_games} games before and after {steps} steps")
+    for column in ("", "before (95% CI)", "after (95% CI)", "change (paired 95% CI)"):
+        table.add_column(column, justify="left" if not column else "right")
+    for key, label in (("return", "mean return"), ("win", "win rate")):
+        c = paired_change(before[key], after[key])
+        table.add_row(label, f"{c['before']:+.3f} ± {c['before_ci']:.3f}", f"{c['after']:+.3f} ± {c['after_ci']:.3f}",
+                      f"{c['diff']:+.3f} ± {c['diff_ci']:.3f}")
+    # answers are not paired (their number changes with retries), so no paired interval
+    (b, b_ci), (a, a_ci) = mean_ci95(before["invalid"]), mean_ci95(after["invalid"])
+    table.add_row("invalid answer rate", f"{b:.3f} ± {b_ci:.3f}", f"{a:.3f} ± {a_ci:.3f}", f"{a - b:+.3f}")
+    console.print(table)
+    png, _ = plot_curves(run_dir)
+    console.print(f"curves in [bold]{png}[/]; the run is in {run_dir} (sparring report {run_dir})")
 
 
 # ---- tournaments and ratings --------------------------------------------------------

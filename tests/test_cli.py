@@ -125,3 +125,12 @@ def test_an_openai_compatible_server_plays_through_the_cli(tmp_path):
     assert "retries" in run.stdout  # the backend's counters are reported
     replay = sparring("show", "o", "--match", "0", cwd=tmp_path)
     assert "Answer: 5" in replay.stdout
+
+
+@pytest.mark.slow
+def test_the_main_job_trains_and_compares_before_and_after(tmp_path):
+    run = sparring("demo", "--steps", "1", "--eval-games", "8", "--out", "d", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "before" in run.stdout and "invalid answer rate" in run.stdout
+    assert (tmp_path / "d" / "curves.png").exists()
+    assert (tmp_path / "d" / "checkpoints" / "latest").exists()

@@ -42,3 +42,12 @@ def summarize_eval(results: list[MatchResult], policy_name: str) -> dict[str, fl
         mean, half = mean_ci95(values)
         summary[key], summary[f"{key}_ci"] = mean, half
     return summary
+
+
+def paired_change(before: list[float], after: list[float]) -> dict[str, float]:
+    """Before, after and their per-game difference, each with a 95% half-width. The
+    same games (seeds, deals, seats) are played before and after, so the interval of
+    the mean difference is the paired one: tighter than comparing two means."""
+    diff = [a - b for a, b in zip(after, before)]
+    (mb, hb), (ma, ha), (md, hd) = mean_ci95(before), mean_ci95(after), mean_ci95(diff)
+    return {"before": mb, "before_ci": hb, "after": ma, "after_ci": ha, "diff": md, "diff_ci": hd}
