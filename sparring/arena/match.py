@@ -131,7 +131,7 @@ def rotating_seats(agents: list[Agent]) -> Callable[[int], list[Agent]]:
 
 
 def play_matches(
-    game: Game,
+    game: Game | Callable[[int], Game],
     agents: list[Agent] | Callable[[int], list[Agent]],
     indices: Iterable[int],
     run_seed: int,
@@ -144,7 +144,9 @@ def play_matches(
 
     `agents` is either one agent per seat of match 0 (seats rotate with the
     index) or a function from match index to the agents of its seats (a
-    tournament plays all its pairings in one call this way).
+    tournament plays all its pairings in one call this way). `game` may likewise
+    be a function from match index to game (a benchmark asks one agent hundreds
+    of different questions in one batched call).
     Finished matches are handed to `on_match_end` as they end (the store writes
     each in one transaction) and returned in index order.
 
@@ -153,13 +155,8 @@ def play_matches(
     then calls each batching agent once with all of its decisions: a model
     playing a reference agent sees every live match in one batch.
     """
-    players = game.spec.players
+    game_of = (lambda index: game) if hasattr(game, "new_initial_state") else game
     seating = rotating_seats(agents) if isinstance(agents, list) else agents
-    if isinstance(agents, list) and len(agents) != players:
-        raise SparringError(
-            f"{game.spec.name} needs {players} players, got {len(agents)}: "
-            f"give exactly {players} agents"
-        )
     if concurrency < 1:
         raise SparringError(f"concurrency must be >= 1, got {concurrency}")
     waiting = list(indices)[::-1]
@@ -192,10 +189,14 @@ def play_matches(
     while waiting or live:
         while waiting and len(live) < concurrency:
             index = waiting.pop()
-            seat_agents = seating(index)
+            match_game, seat_agents = game_of(index), seating(index)
+            players = match_game.spec.players
             if len(seat_agents) != players:
-                raise SparringError(f"match {index} has {len(seat_agents)} agents for {players} seats")
-            match = _Live(game, seat_agents, index, run_seed)
+                raise SparringError(
+                    f"{match_game.spec.name} needs {players} players, got {len(seat_agents)}: "
+                    f"give exactly {players} agents"
+                )
+            match = _Live(match_game, seat_agents, index, run_seed)
             (finish if match.state.is_terminal() else live.append)(match)
         while True:
             quick = [m for m in live if not getattr(m.agent(), "wants_batches", False)]

@@ -9,7 +9,7 @@ Why a one-decision `State` and not a raw backend call: each question is a game
 whose 16 legal actions are the 16 subsets of the cells, so every agent answers
 through the normal interface (free text with retries on unreadable answers,
 scored choice over the 16 answers, the random baseline at 1/16), batched by the
-arena across all questions (`deck.Deck`). Free-text answers are read tolerantly
+arena across all questions (one game per match index). Free-text answers are read tolerantly
 for scoring (`parse_cells`: any order, "and" or commas, "upper left"), since the
 arena's generic extraction reads only one action name.
 
@@ -35,7 +35,6 @@ from typing import Callable, Literal
 from sparring.agents.base import Agent, Choice, Decision
 from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
 from sparring.errors import SparringError
-from sparring.eval.benchmarks.deck import Deck
 from sparring.eval.benchmarks.report import BenchmarkReport, resolve_agent
 from sparring.eval.benchmarks.stats import mean_estimate, wilson_estimate
 from sparring.eval.benchmarks.topology import (
@@ -265,10 +264,9 @@ def run_nash_task(
     concurrency: int = 64,
 ) -> BenchmarkReport:
     questions = nash_questions(select_games(games, seed), seed)
-    deck = Deck([(NashQuestionGame(q), q) for q in questions])
-    with resolve_agent(agent, deck) as player:
-        results = play_matches(deck, [player], range(len(questions)), seed, rule, concurrency)
-    deck.check(results)
+    games = [NashQuestionGame(q) for q in questions]
+    with resolve_agent(agent, games[0]) as player:
+        results = play_matches(games.__getitem__, [player], range(len(questions)), seed, rule, concurrency)
     return score_nash(
         questions, [answer_of(r) for r in results], player.name,
         invalid=sum(r.invalid_counts()[0] for r in results),
@@ -361,9 +359,6 @@ class StrategyAgent:
         self.strategy = strategy
         self.name = name or strategy.name
 
-    def strategy_for(self, decision: Decision) -> Strategy:
-        return self.strategy
-
     def act(self, decisions: list[Decision]) -> list[Choice]:
         choices = []
         for d in decisions:
@@ -371,22 +366,11 @@ class StrategyAgent:
             if rounds is None:
                 raise SparringError(f"{self.name} plays only the repeated matrix game, not {d.state.spec.ref}")
             theirs = tuple(r[1 - d.player] for r in rounds)
-            choices.append(Choice(action=self.strategy_for(d).policy(len(rounds), theirs, d.rng)))
+            choices.append(Choice(action=self.strategy.policy(len(rounds), theirs, d.rng)))
         return choices
 
     def close(self) -> None:
         pass
-
-
-class _DeckStrategyAgent(StrategyAgent):
-    """The benchmark's opponent: each match's strategy is that match's deck tag."""
-
-    def __init__(self, deck: Deck):
-        super().__init__(STRATEGIES["always_cooperate"], name="fixed_strategies")
-        self.deck = deck
-
-    def strategy_for(self, decision: Decision) -> Strategy:
-        return self.deck.tag_of(decision.state).strategy
 
 
 @dataclass(frozen=True)
@@ -438,20 +422,22 @@ def run_repeated_task(
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise SparringError(f"unknown strategies {unknown}: choose from {', '.join(STRATEGIES)}")
-    matches, entries = [], []
+    matches, matrices = [], []
     for game in select_games(games, seed):
         matrix = make_game(matrix_ref(game, rounds))
         for name in strategies:
-            # Match index i puts the agent (agents[0]) in seat i % 2 (seat_order).
             for seat in (0, 1):
-                m = RepeatedMatch(game, STRATEGIES[name], seat)
-                matches.append(m)
-                entries.append((matrix, m))
-    deck = Deck(entries)
-    with resolve_agent(agent, deck) as player:
-        opponent = _DeckStrategyAgent(deck)
-        results = play_matches(deck, [player, opponent], range(len(entries)), seed, rule, concurrency)
-    deck.check(results)
+                matches.append(RepeatedMatch(game, STRATEGIES[name], seat))
+                matrices.append(matrix)
+    opponents = {name: StrategyAgent(STRATEGIES[name]) for name in strategies}
+
+    def seating(index: int) -> list[Agent]:
+        m = matches[index]
+        opponent = opponents[m.strategy.name]
+        return [player, opponent] if m.agent_seat == 0 else [opponent, player]
+
+    with resolve_agent(agent, matrices[0]) as player:
+        results = play_matches(matrices.__getitem__, seating, range(len(matches)), seed, rule, concurrency)
     points = []
     for m, r in zip(matches, results):
         if r.seats[m.agent_seat] != player.name:
