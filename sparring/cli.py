@@ -406,6 +406,7 @@ def print_ratings(ratings) -> None:
 @app.command()
 def train(
     game: Optional[str] = typer.Option(None, "--game", "-g", help="Game reference [default: kuhn_poker]."),
+    games: Optional[list[str]] = typer.Option(None, "--games", help="Several games in one run (repeat the flag); weights from --config game_weights."),
     model: Optional[str] = typer.Option(None, help="Local model directory [default: the embedded SmolLM2-135M]."),
     mode: Optional[str] = typer.Option(None, help="free (parsed text answers) or scored (likelihood of each legal answer)."),
     steps: Optional[int] = typer.Option(None, help="Training steps in total."),
@@ -425,7 +426,7 @@ def train(
     from sparring.learn.rl import TrainConfig, train as run_training
 
     overrides = {
-        "game": game, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
+        "game": game, "games": tuple(games) if games else None, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
         "opponents": tuple(opponents) if opponents else None, "lr": lr, "eval_every": eval_every,
         "eval_games": eval_games, "seed": seed, "out": out, "resume": resume,
     }

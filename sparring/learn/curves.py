@@ -24,18 +24,24 @@ def plot_curves(run_dir: str | Path) -> tuple[Path, list[tuple]]:
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     axes[0, 0].plot(x, [s["loss"] for s in steps])
     axes[0, 0].set_title("policy loss")
-    roles = sorted({role for s in steps for role in s["mean_return"]})
-    for role in roles:
-        axes[0, 1].plot(x, [s["mean_return"].get(role) for s in steps], label=f"seat {int(role) + 1}")
-    axes[0, 1].set_title("training return per seat")
+    # A multi-game run draws one line per game and seat ("kuhn_poker:0"), a one-game run one per seat.
+    several = len({role.split(":")[0] for s in steps for role in s.get("mean_return_by_game", {})}) > 1
+    key = "mean_return_by_game" if several else "mean_return"
+    for role in sorted({role for s in steps for role in s[key]}):
+        game, _, seat = role.rpartition(":")
+        label = f"{game} seat {int(seat) + 1}" if game else f"seat {int(seat) + 1}"
+        axes[0, 1].plot(x, [s[key].get(role) for s in steps], label=label)
+    axes[0, 1].set_title("training return per seat" + (" and game" if several else ""))
     axes[0, 1].legend()
     axes[1, 0].plot(x, [s["invalid_rate"] for s in steps])
     axes[1, 0].set_title("invalid answer rate (training)")
     rows = []
     for opponent in dict.fromkeys(e["opponent"] for e in evals):
         points = [e for e in evals if e["opponent"] == opponent]
+        # a multi-game run's rows are labelled "GAME vs OPPONENT" already (rl.eval_label)
+        label = f"vs {opponent}" if points[0].get("against", opponent) == opponent else opponent
         axes[1, 1].errorbar([e["step"] for e in points], [e["win_or_draw"] for e in points],
-                            yerr=[e["win_or_draw_ci"] for e in points], capsize=3, label=f"vs {opponent}")
+                            yerr=[e["win_or_draw_ci"] for e in points], capsize=3, label=label)
         for e in points:
             rows.append((e["step"], opponent, f"{e['win_or_draw']:.3f} ± {e['win_or_draw_ci']:.3f}",
                          f"{e['return']:+.3f} ± {e['return_ci']:.3f}", f"{e['invalid']:.3f}"))

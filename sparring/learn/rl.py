@@ -1,11 +1,14 @@
 """Self-play reinforcement learning for a local model (SPIRAL, arXiv 2506.24119).
 
-One step: play `games_per_step` games of the shared policy against opponents drawn
-from the mix (itself in every seat by default), turn each of the policy's turns into
+One step: play `games_per_step` games of the shared policy, each of a game drawn
+from `games` by `game_weights` and against an opponent drawn from the mix (itself in
+every seat by default), turn each of the policy's turns into
 a sample whose reward is the final return of the player who took it, compute
 role-conditioned advantages, and take `ppo_epochs` policy-gradient steps over the
 completion tokens that were sampled (the recorded ids, never re-tokenised text).
-Every `eval_every` steps the policy plays fixed references; every
+Every `eval_every` steps the policy plays fixed references in each game (and, in a
+small imperfect-information game such as Kuhn poker, its exploitability is measured
+exactly: `eval_exploitability`); every
 `checkpoint_every` steps the whole trainer state is saved atomically, and
 `resume=RUN_DIR` continues from the last checkpoint as if never stopped.
 
@@ -23,6 +26,7 @@ zero. (The exact softmax gradient needs every option's token ids in the Turn.)
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import math
 import os
@@ -38,11 +42,12 @@ from typing import Any
 import torch
 
 from sparring.agents.llm import LLMAgent, LLMConfig
-from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rotating_seats
+from sparring.arena.results import outcome
 from sparring.errors import SparringError
 from sparring.learn.advantages import ESTIMATORS, grpo_advantages, rae_advantages, rloo_advantages
 from sparring.learn.evaluation import play_eval, summarize_eval
-from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, CheckpointOpponents, OpponentMix
+from sparring.learn.opponents import CHECKPOINT_SOURCES, POOL_SAMPLINGS, SELF, CheckpointOpponents, OpponentMix
 from sparring.refs import parse_ref
 from sparring.store import RunStore
 
@@ -50,13 +55,24 @@ POLICY_NAME = "policy"
 CHECKPOINTS = "checkpoints"
 # Fields a resumed run may change; any other difference makes the checkpoint's
 # optimizer state, baselines or pool meaningless for the new settings.
-RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "threads", "eval_games"})
+RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "threads", "eval_games",
+                               "eval_exploitability", "exploitability_samples", "tensorboard"})
+# Fields added after runs were first saved, and the value an older run's config means.
+LATER_FIELDS = {"games": lambda stored: [stored.get("game")], "game_weights": lambda stored: [],
+                "pool_sampling": lambda stored: "uniform"}
+TENSORBOARD_DIR = "tensorboard"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    game: str = "kuhn_poker"
-    """Game reference, e.g. kuhn_poker or tictactoe."""
+    game: str = ""
+    """Game reference of a one-game run, e.g. kuhn_poker or tictactoe: the shorthand of
+    games=(game,). Empty means the first of `games`, or kuhn_poker."""
+    games: tuple[str, ...] = ()
+    """Games of a multi-game run: each step draws the game of each of its games by
+    `game_weights` (seeded). Empty means (game,)."""
+    game_weights: tuple[float, ...] = ()
+    """Probability weight of each game in `games`; empty means equal weights."""
     model: str = ""
     """Local model directory to train; empty means the embedded SmolLM2-135M."""
     mode: str = "free"
@@ -75,6 +91,10 @@ class TrainConfig:
     """Probability weight of each opponent source; empty means equal weights."""
     pool_size: int = 8
     """Checkpoints kept in the opponent pool (newest first out of the window)."""
+    pool_sampling: str = "uniform"
+    """How a `pool` game draws its checkpoint: uniform, or pfsp (prioritised fictitious
+    self-play, AlphaStar: weight (1 - p)^2 with p the policy's recent win rate against
+    the checkpoint, 1/2 before it is played)."""
     estimator: str = "rae"
     """Advantage estimator: rae (SPIRAL's per-role EMA baseline), grpo or rloo."""
     rae_decay: float = 0.95
@@ -123,6 +143,18 @@ class TrainConfig:
     """Games per evaluation opponent (seats alternate)."""
     eval_every: int = 10
     """Evaluate every this many steps (and at the end); 0 turns evaluation off."""
+    eval_exploitability: bool | None = None
+    """At each evaluation, also measure the policy's exploitability (NashConv / 2) in
+    the run's small imperfect-information game (kuhn_poker, leduc_poker, ...): exact in
+    scored mode, from `exploitability_samples` answers per information state in free
+    mode. Recorded for `sparring report`. One game per run: true refuses a run where
+    no game, or several, fit. Empty (None) means on when kuhn_poker is played (12
+    information states: cheap) and no other game fits; else off. Leduc (936) is opt-in."""
+    exploitability_samples: int = 8
+    """Answers per information state when exploitability is sampled (free mode)."""
+    tensorboard: bool = False
+    """Also write every step's scalars for TensorBoard into RUN_DIR/tensorboard
+    (needs `pip install tensorboard`)."""
     checkpoint_every: int = 10
     """Save a checkpoint every this many steps (and at the end)."""
     seed: int = 0
@@ -138,7 +170,32 @@ class TrainConfig:
         from sparring.agents.registry import AGENT_KINDS
         from sparring.games.registry import make_game
 
-        make_game(self.game)  # an unknown game raises a SparringError naming the known ones
+        # `game` is the one-game shorthand of `games`; after this both are set and agree.
+        if self.game and self.games and self.game != self.games[0]:
+            raise SparringError(
+                f"game={self.game} and games={list(self.games)} disagree: give games only for several games "
+                f"(game is its one-game shorthand), or game only"
+            )
+        object.__setattr__(self, "games", tuple(self.games) or (self.game or "kuhn_poker",))
+        object.__setattr__(self, "game", self.games[0])
+        if len(set(self.games)) != len(self.games):
+            raise SparringError(f"games={list(self.games)} names a game twice: give each once and weigh it with game_weights")
+        if self.game_weights and len(self.game_weights) != len(self.games):
+            raise SparringError(
+                f"{len(self.games)} games but {len(self.game_weights)} game_weights: give one weight each, or none"
+            )
+        if self.game_weights and (min(self.game_weights) < 0 or sum(self.game_weights) <= 0):
+            raise SparringError(f"game_weights must be >= 0 with a positive sum, got {list(self.game_weights)}")
+        made = [make_game(g) for g in self.games]  # an unknown game raises a SparringError naming the known ones
+        if self.pool_sampling not in POOL_SAMPLINGS:
+            raise SparringError(f"pool_sampling '{self.pool_sampling}' unknown: use {' or '.join(POOL_SAMPLINGS)}")
+        if self.eval_exploitability is None:  # on for Kuhn poker, when no other game fits too
+            object.__setattr__(self, "eval_exploitability",
+                               any(g.spec.id == "kuhn_poker" for g in made) and _exploitability_fits(self.games))
+        if self.eval_exploitability:
+            _exploitability_game(self.games)  # refuses when no game, or more than one, fits
+        if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
+            raise SparringError("tensorboard=true needs the tensorboard package: pip install tensorboard")
         if self.mode not in ("free", "scored"):
             raise SparringError(f"mode '{self.mode}' unknown: use mode=free or mode=scored")
         if self.temperature <= 0:
@@ -177,7 +234,8 @@ class TrainConfig:
                                  ("lora_r", self.lora_r, 1), ("pool_size", self.pool_size, 1),
                                  ("eval_every", self.eval_every, 0), ("eval_games", self.eval_games, 1),
                                  ("checkpoint_every", self.checkpoint_every, 1),
-                                 ("invalid_retries", self.invalid_retries, 0)):
+                                 ("invalid_retries", self.invalid_retries, 0),
+                                 ("exploitability_samples", self.exploitability_samples, 1)):
             if value < low:
                 raise SparringError(f"{name} must be >= {low}, got {value}")
         if self.lr <= 0:
@@ -204,6 +262,10 @@ class TrainConfig:
     @property
     def weights(self) -> tuple[float, ...]:
         return self.opponent_weights or tuple(1.0 for _ in self.opponents)
+
+    @property
+    def game_probabilities(self) -> tuple[float, ...]:
+        return self.game_weights or tuple(1.0 for _ in self.games)
 
     @property
     def model_dtype(self) -> str:
@@ -347,8 +409,10 @@ class Trainer:
         if latest is not None:
             _check_compatible(self.store.get_meta("train_config"), config.to_dict(), self.run_dir)
         self.config = config
-        self.game = make_game(config.game)
-        self.factory = AgentFactory(self.game)
+        self.games = {ref: make_game(ref) for ref in config.games}
+        self.factories = {ref: AgentFactory(game) for ref, game in self.games.items()}
+        self.game = self.games[config.game]  # the first game; the one game of a one-game run
+        self.factory = self.factories[config.game]
         self.rule = InvalidMoveRule(retries=config.invalid_retries, then="forfeit",
                                     penalty=config.invalid_penalty, opponent_reward=config.invalid_opponent_reward)
         torch.manual_seed(config.seed)  # adapter initialisation
@@ -368,7 +432,7 @@ class Trainer:
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=0.0)
         self.policy = LLMAgent(self.backend, config.llm_config(), name=POLICY_NAME)
-        self.mix = OpponentMix(config.opponents, config.weights, config.pool_size)
+        self.mix = OpponentMix(config.opponents, config.weights, config.pool_size, config.pool_sampling)
         self.checkpoint_opponents = CheckpointOpponents(self._load_checkpoint_agent, self.run_dir)
         self.rng = random.Random(f"train:{config.seed}")
         self.baselines: dict[tuple[str, int], float] = {}
@@ -377,6 +441,13 @@ class Trainer:
         _create_log_tables(self.store.db)
         if latest is not None:
             self._load(latest)
+        self.exploitability_game = _exploitability_game(config.games) if config.eval_exploitability else None
+        self.tensorboard = None
+        if config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # purge_step drops events a resumed run replays (logged after its checkpoint)
+            self.tensorboard = SummaryWriter(str(self.run_dir / TENSORBOARD_DIR), purge_step=self.step + 1)
         self.store.set_meta("kind", "train")
         self.store.set_meta("train_config", config.to_dict())
 
@@ -424,15 +495,18 @@ class Trainer:
         self.step += 1
 
         policy_turns = [t for r in results for t in r.turns if t.agent == POLICY_NAME and not t.forced]
-        by_role: dict[str, list[float]] = defaultdict(list)
+        by_role: dict[str, list[float]] = defaultdict(list)  # seat -> returns, all games together
+        by_game_role: dict[str, list[float]] = defaultdict(list)  # "game:seat" -> returns
         for result in results:
             for seat, name in enumerate(result.seats):
                 if name == POLICY_NAME:
                     by_role[str(seat)].append(result.returns[seat])
+                    by_game_role[f"{result.game.split('@')[0]}:{seat}"].append(result.returns[seat])
         tokens = [lp for s in samples for lp in s.behaviour_logprobs]
         return {
             "step": self.step,
             "games": len(results),
+            "games_by_game": {g: sum(r.game.split("@")[0] == g for r in results) for g in config.games},
             "samples": len(samples),
             "trained": len(kept),
             "loss": update["loss"],
@@ -440,6 +514,8 @@ class Trainer:
             "clip_frac": update["clip_frac"],
             "grad_norm": update["grad_norm"],
             "mean_return": {role: sum(v) / len(v) for role, v in sorted(by_role.items())},
+            "mean_return_by_game": {role: sum(v) / len(v) for role, v in sorted(by_game_role.items())},
+            "pool_win_rate": {Path(c).name: p for c, p in self.mix.win_rates().items()},
             "baselines": {f"{g}:{seat}": b for (g, seat), b in sorted(self.baselines.items())},
             "invalid_rate": sum(not t.valid for t in policy_turns) / max(1, len(policy_turns)),
             "completion_len": sum(len(s.completion_ids) for s in samples) / max(1, len(samples)),
@@ -452,29 +528,43 @@ class Trainer:
 
     def play_step_games(self) -> list[MatchResult]:
         """This step's games, grouped by opponent so each group is one batched
-        arena run (self-play puts the same agent object in every seat)."""
+        arena run over all its games (self-play puts the same agent object in every
+        seat; the policy sees the decisions of every game at once). Games against a
+        checkpoint add to its record, which PFSP draws by."""
         config = self.config
-        sources = self.mix.sample(self.rng, config.games_per_step)
+        n = config.games_per_step
+        # A one-game run draws nothing here, so its games are those it always played.
+        games = (list(config.games) * n if len(config.games) == 1
+                 else self.rng.choices(config.games, weights=config.game_probabilities, k=n))
+        sources = self.mix.sample(self.rng, n)
         checkpoint = {s: self.mix.pick_checkpoint(s, self.rng) for s in dict.fromkeys(sources) if s in CHECKPOINT_SOURCES}
-        counts: dict[str, int] = {}
-        for source in sources:
+        groups: dict[str, list[str]] = {}  # opponent -> the game of each of its matches
+        for game, source in zip(games, sources):
             key = checkpoint.get(source) or (SELF if source in CHECKPOINT_SOURCES else source)
-            counts[key] = counts.get(key, 0) + 1
+            groups.setdefault(key, []).append(game)
         results: list[MatchResult] = []
-        players = self.game.spec.players
-        for key, n in counts.items():
-            if key == SELF:
-                agents = [self.policy] * players
-            elif key in checkpoint.values():
-                agents = [self.policy] + [self.checkpoint_opponents.agent(key)] * (players - 1)
-            else:
-                agents = [self.policy] + [self.factory.make(key)] * (players - 1)
-            indices = range(self.next_match, self.next_match + n)
-            self.next_match += n
+        for key, group_games in groups.items():
+            indices = range(self.next_match, self.next_match + len(group_games))
+            self.next_match += len(group_games)
+            game_of = dict(zip(indices, group_games))
+            seating = {g: rotating_seats(self._step_agents(key, g, key in checkpoint.values()))
+                       for g in dict.fromkeys(group_games)}
             write = self.store.write_match if config.store_turns else None
-            results += play_matches(self.game, agents, indices, config.seed, self.rule,
-                                    concurrency=n, on_match_end=write)
+            played = play_matches(lambda i: self.games[game_of[i]], lambda i: seating[game_of[i]](i), indices,
+                                  config.seed, self.rule, concurrency=len(indices), on_match_end=write)
+            if key in checkpoint.values():
+                outcomes = [outcome(r.returns, r.seats.index(POLICY_NAME)) for r in played]
+                self.mix.record(key, sum({"win": 1.0, "draw": 0.5}.get(o, 0.0) for o in outcomes), len(played))
+            results += played
         return results
+
+    def _step_agents(self, key: str, game: str, is_checkpoint: bool) -> list:
+        """The agents of a training game against opponent `key`, policy in seat 0."""
+        players = self.games[game].spec.players
+        if key == SELF:
+            return [self.policy] * players
+        opponent = self.checkpoint_opponents.agent(key) if is_checkpoint else self.factories[game].make(key)
+        return [self.policy] + [opponent] * (players - 1)
 
     def update(self, samples: list[Sample], batch_size: int) -> dict[str, float]:
         """`ppo_epochs` optimizer steps over the samples, micro-batched; the loss is
@@ -516,34 +606,68 @@ class Trainer:
 
     # ---- evaluation and logging ----------------------------------------------------------
 
-    def evaluate(self) -> dict[str, dict[str, float]]:
-        out = {}
-        for ref in self.config.eval_opponents:
-            results = play_eval(self.game, self.policy, self.factory.make(ref), self.config.eval_games,
-                                self.config.seed, self.rule)
-            summary = summarize_eval(results, POLICY_NAME)
-            out[ref] = summary
-            with self.store.db:
-                self.store.db.execute("INSERT OR REPLACE INTO train_evals VALUES (?, ?, ?)",
-                                      (self.step, ref, json.dumps(summary)))
-            self._say(
-                f"  eval step {self.step} vs {ref}: win {summary['win']:.2f}±{summary['win_ci']:.2f} "
-                f"draw {summary['draw']:.2f} return {summary['return']:+.3f}±{summary['return_ci']:.3f} "
-                f"invalid {summary['invalid']:.2f}±{summary['invalid_ci']:.2f}"
-            )
+    def evaluate(self) -> dict[str, Any]:
+        """Play every evaluation opponent in every game, and measure exploitability
+        where it fits. Returns the summaries by label: the opponent in a one-game run,
+        "GAME vs OPPONENT" in a multi-game run (the `opponent` of the train_evals row);
+        the exploitability report, if any, under "exploitability"."""
+        out: dict[str, Any] = {}
+        for game in self.config.games:
+            for ref in self.config.eval_opponents:
+                label = eval_label(game, ref, len(self.config.games))
+                results = play_eval(self.games[game], self.policy, self.factories[game].make(ref),
+                                    self.config.eval_games, self.config.seed, self.rule)
+                summary = {**summarize_eval(results, POLICY_NAME), "game": game, "against": ref}
+                out[label] = summary
+                with self.store.db:
+                    self.store.db.execute("INSERT OR REPLACE INTO train_evals VALUES (?, ?, ?)",
+                                          (self.step, label, json.dumps(summary)))
+                self._say(
+                    f"  eval step {self.step} {'vs ' if label == ref else ''}{label}: "
+                    f"win {summary['win']:.2f}±{summary['win_ci']:.2f} "
+                    f"draw {summary['draw']:.2f} return {summary['return']:+.3f}±{summary['return_ci']:.3f} "
+                    f"invalid {summary['invalid']:.2f}±{summary['invalid_ci']:.2f}"
+                )
+                self._scalars({f"eval/{label}/{k}": summary[k] for k in ("win_or_draw", "return", "invalid")})
+        if self.exploitability_game is not None:
+            out["exploitability"] = report = self.measure_exploitability()
+            self._say(f"  exploitability step {self.step}: " + report.summary().replace("\n", "; "))
+            self._scalars({f"eval/{self.exploitability_game}/exploitability": report.exploitability,
+                           f"eval/{self.exploitability_game}/nash_conv": report.nash_conv})
         return out
+
+    def measure_exploitability(self):
+        """The policy's exploitability now, recorded in the run's meta for reports:
+        exact where its answers carry action log-probs (scored mode), else from
+        `exploitability_samples` answers per information state with a bootstrap error."""
+        from sparring.eval.exploitability import agent_policy, exploitability_report
+        from sparring.eval.report import add_exploitability
+
+        game = self.games[self.exploitability_game]
+        policy = agent_policy(game, self.policy, samples=self.config.exploitability_samples, seed=self.config.seed)
+        report = exploitability_report(game, policy, seed=self.config.seed)
+        add_exploitability(self.store, self.step, report)
+        return report
 
     def _log_step(self, m: dict[str, Any]) -> None:
         with self.store.db:
             self.store.db.execute("INSERT OR REPLACE INTO train_steps VALUES (?, ?, ?)",
                                   (m["step"], json.dumps(m), time.time()))
+        self._scalars({f"train/{k}": v for k, v in _flat(m).items() if k != "step"})
         returns = " ".join(f"R{role}={v:+.2f}" for role, v in m["mean_return"].items())
-        base = " ".join(f"b{k.split(':')[-1]}={v:+.2f}" for k, v in m["baselines"].items())
+        one_game = len(self.config.games) == 1
+        base = " ".join(f"b{k.split(':')[-1] if one_game else '[' + k + ']'}={v:+.2f}" for k, v in m["baselines"].items())
         self._say(
             f"step {m['step']}: loss {m['loss']:+.4f} {returns} {base} invalid {m['invalid_rate']:.2f} "
             f"len {m['completion_len']:.1f} H {m['entropy']:.2f} kl {m['kl']:.4f} lr {m['lr']:.1e} "
             f"trained {m['trained']}/{m['samples']} gen {m['generate_s']:.1f}s train {m['train_s']:.1f}s"
         )
+
+    def _scalars(self, values: dict[str, float | None]) -> None:
+        if self.tensorboard is not None:
+            for tag, value in values.items():
+                if value is not None:
+                    self.tensorboard.add_scalar(tag, value, self.step)
 
     def _say(self, text: str) -> None:
         if self.console is not None:
@@ -610,6 +734,9 @@ class Trainer:
             self.store.db.execute("DELETE FROM matches WHERE idx >= ?", (self.next_match,))
             self.store.db.execute("DELETE FROM train_steps WHERE step > ?", (self.step,))
             self.store.db.execute("DELETE FROM train_evals WHERE step > ?", (self.step,))
+        entries = self.store.get_meta("exploitability")
+        if entries:
+            self.store.set_meta("exploitability", [e for e in entries if e["step"] <= self.step])
         self._say(f"resuming {self.run_dir} from step {self.step}")
 
     def _load_checkpoint_agent(self, checkpoint: Path) -> LLMAgent:
@@ -618,7 +745,10 @@ class Trainer:
 
     def close(self) -> None:
         self.checkpoint_opponents.close()
-        self.factory.close()
+        for factory in self.factories.values():
+            factory.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.store.db.close()
 
 
@@ -666,9 +796,58 @@ def _latest_checkpoint(run_dir: Path) -> Path | None:
     return path if (path / "state.pt").exists() else None
 
 
+def eval_label(game: str, opponent: str, n_games: int) -> str:
+    """The `opponent` of an evaluation row: the opponent in a one-game run (as runs
+    always logged it), "GAME vs OPPONENT" when the run plays several games."""
+    return opponent if n_games == 1 else f"{game} vs {opponent}"
+
+
+def _exploitability_game(games: tuple[str, ...]) -> str:
+    """The one game of `games` whose exploitability can be measured (a small
+    imperfect-information OpenSpiel game), or a SparringError saying why none or
+    several do. One game, because the report keeps one exploitability per step."""
+    from sparring.eval.exploitability import information_states
+    from sparring.games.registry import make_game
+
+    fitting, why = [], []
+    for ref in games:
+        try:
+            information_states(make_game(ref))
+            fitting.append(ref)
+        except SparringError as exc:
+            why.append(str(exc))
+    if not fitting:
+        raise SparringError(f"eval_exploitability=true but no game of this run fits: {why[0]}. "
+                            "Set eval_exploitability=false")
+    if len(fitting) > 1:
+        raise SparringError(f"eval_exploitability=true measures one game per run, and {', '.join(fitting)} all fit: "
+                            "set eval_exploitability=false, or keep one of them")
+    return fitting[0]
+
+
+def _exploitability_fits(games: tuple[str, ...]) -> bool:
+    try:
+        _exploitability_game(games)
+    except SparringError:
+        return False
+    return True
+
+
+def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    """Numeric metrics with nested dicts flattened: {"mean_return/0": ..., "loss": ...}."""
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}/"))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 def _check_compatible(stored: dict | None, config: dict, run_dir: Path) -> None:
     if stored is None:
         raise SparringError(f"{run_dir} has checkpoints but no training config: it was not written by sparring train")
+    stored = {**{k: implied(stored) for k, implied in LATER_FIELDS.items()}, **stored}
     differ = sorted(k for k in set(stored) | set(config) if k not in RESUMABLE_CHANGES and stored.get(k) != config.get(k))
     if differ:
         shown = ", ".join(f"{k} ({stored.get(k)!r} there, {config.get(k)!r} now)" for k in differ)

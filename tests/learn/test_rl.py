@@ -136,3 +136,128 @@ def test_a_checkpoint_plays_as_an_agent_with_the_trained_weights(tiny_model_dir,
     assert loaded == pytest.approx(live, abs=1e-4)
     base = AgentFactory(game).make(f"hf(path={tiny_model_dir},mode=scored,dtype=float32)")
     assert base.act([decision])[0].action_logprobs != pytest.approx(live, abs=1e-4)  # training moved it
+
+
+# ---- several games, the pool, exploitability, TensorBoard --------------------------------
+
+
+def test_several_games_in_one_run(tiny_model_dir, tmp_path):
+    """Each step draws its games by weight, baselines are per (game, seat), and each
+    game is evaluated against each eval opponent under the label 'GAME vs OPPONENT'."""
+    from sparring.learn.curves import plot_curves
+    from sparring.store import RunStore
+
+    config = _config(tiny_model_dir, tmp_path, games=("tictactoe", "kuhn_poker"), game_weights=(1.0, 3.0),
+                     games_per_step=8, steps=1, eval_every=1, eval_games=2, eval_exploitability=False)
+    assert config.game == "tictactoe"  # `game` is the first of `games`
+    trainer = Trainer(config)
+    assert trainer.game.spec.id == "tictactoe" and set(trainer.games) == {"tictactoe", "kuhn_poker"}
+    trainer.run()
+    trainer.close()
+    store = RunStore(tmp_path)
+    played = [m["game"].split("@")[0] for m in store.matches() if m["index"] < 8]
+    store.db.close()
+    steps, evals = read_train_log(tmp_path)
+    assert steps[0]["games_by_game"] == {g: played.count(g) for g in ("tictactoe", "kuhn_poker")}
+    assert set(played) == {"tictactoe", "kuhn_poker"} and played.count("kuhn_poker") > played.count("tictactoe")
+    assert {k.rsplit(":", 1)[0] for k in steps[0]["baselines"]} == {"tictactoe", "kuhn_poker"}
+    assert {k.split(":")[0] for k in steps[0]["mean_return_by_game"]} == {"tictactoe", "kuhn_poker"}
+    assert [(e["opponent"], e["game"], e["games"]) for e in evals] == [
+        ("kuhn_poker vs random", "kuhn_poker", 2.0), ("tictactoe vs random", "tictactoe", 2.0)]
+    png, rows = plot_curves(tmp_path)
+    assert png.exists() and {r[1] for r in rows} == {"kuhn_poker vs random", "tictactoe vs random"}
+
+
+def test_one_game_weight_zero_plays_only_the_other(tiny_model_dir, tmp_path):
+    trainer = Trainer(_config(tiny_model_dir, tmp_path, games=("tictactoe", "kuhn_poker"), game_weights=(0.0, 1.0),
+                              store_turns=False))
+    assert {r.game.split("@")[0] for r in trainer.play_step_games()} == {"kuhn_poker"}
+    trainer.close()
+
+
+def test_multigame_yaml_loads(tmp_path):
+    from pathlib import Path
+
+    from sparring.config import load_config
+
+    path = Path(__file__).parents[2] / "configs" / "multigame.yaml"
+    config = load_config(TrainConfig, path, {"out": str(tmp_path)})
+    assert config.games == ("tictactoe", "kuhn_poker", "bargaining") and config.game == "tictactoe"
+    assert config.game_weights == (1.0, 1.0, 1.0) and config.pool_sampling == "pfsp"
+    assert config.eval_exploitability  # Kuhn poker is the one game that fits
+
+
+def test_pfsp_pool_keeps_its_record_through_a_checkpoint(tiny_model_dir, tmp_path):
+    run = train(_config(tiny_model_dir, tmp_path, opponents=("pool",), pool_sampling="pfsp", steps=2,
+                        checkpoint_every=1, store_turns=False))
+    state = torch.load(run / "checkpoints/step-000002/state.pt", weights_only=False)
+    # step 2 played its 4 games against the only checkpoint then, step-000001
+    score, games = state["pool"]["records"]["checkpoints/step-000001"]
+    assert games == 4 and 0 <= score <= 4
+    steps, _ = read_train_log(run)
+    assert steps[0]["pool_win_rate"] == {} and steps[1]["pool_win_rate"] == {"step-000001": score / 4}
+
+
+def test_exploitability_is_measured_at_each_evaluation(tiny_model_dir, tmp_path):
+    """Kuhn in scored mode: the policy's exact exploitability, recorded for the report."""
+    from sparring.eval.exploitability import agent_policy, exploitability_report
+    from sparring.eval.report import write_report
+    from sparring.store import RunStore
+
+    config = _config(tiny_model_dir, tmp_path, mode="scored", steps=1, eval_every=1, eval_games=2)
+    assert config.eval_exploitability  # on by default in Kuhn poker
+    trainer = Trainer(config)
+    trainer.run()
+    expected = exploitability_report(trainer.game, agent_policy(trainer.game, trainer.policy, mode="exact"))
+    trainer.close()
+    store = RunStore(tmp_path)
+    entries = store.get_meta("exploitability")
+    store.db.close()
+    assert len(entries) == 1 and entries[0]["step"] == 1 and entries[0]["mode"] == "exact"
+    assert entries[0]["exploitability"] == pytest.approx(expected.exploitability, abs=1e-6)
+    # between 0 (Nash) and the most a Kuhn policy can lose to a best response
+    assert 0 < entries[0]["exploitability"] < 2
+    _, md = write_report(tmp_path)
+    assert "Exploitability over checkpoints" in md.read_text()
+
+
+def test_tensorboard_refused_without_the_package(tiny_model_dir, tmp_path, monkeypatch):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "tensorboard" else find_spec(name, *a))
+    with pytest.raises(SparringError, match="pip install tensorboard"):
+        _config(tiny_model_dir, tmp_path, tensorboard=True)
+
+
+def test_tensorboard_scalars(tiny_model_dir, tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = train(_config(tiny_model_dir, tmp_path, steps=1, tensorboard=True, store_turns=False))
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    assert {"train/loss", "train/mean_return/0"} <= set(events.Tags()["scalars"])
+
+
+def test_multigame_config_refusals_and_resume(tiny_model_dir, tmp_path):
+    from sparring.learn.rl import _check_compatible
+
+    with pytest.raises(SparringError, match="game=tictactoe and games=.*disagree"):
+        _config(tiny_model_dir, tmp_path, game="tictactoe", games=("kuhn_poker", "tictactoe"))
+    with pytest.raises(SparringError, match="2 games but 1 game_weights"):
+        _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "tictactoe"), game_weights=(1.0,))
+    with pytest.raises(SparringError, match="no game of this run fits: tictactoe has perfect information"):
+        _config(tiny_model_dir, tmp_path, game="tictactoe", eval_exploitability=True)
+    with pytest.raises(SparringError, match="one game per run, and kuhn_poker, leduc_poker all fit"):
+        _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "leduc_poker"), eval_exploitability=True)
+    assert not _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "leduc_poker")).eval_exploitability
+    # a run saved before `games` existed resumes with the same one game, not another
+    old = _config(tiny_model_dir, tmp_path).to_dict()
+    for key in ("games", "game_weights", "pool_sampling"):
+        del old[key]
+    _check_compatible(old, _config(tiny_model_dir, tmp_path).to_dict(), tmp_path)
+    run = train(_config(tiny_model_dir, tmp_path / "two", games=("kuhn_poker", "tictactoe"), steps=1, store_turns=False))
+    refused = r"cannot resume .*games \(\['kuhn_poker', 'tictactoe'\] there, \['kuhn_poker'\] now\)"
+    with pytest.raises(SparringError, match=refused):
+        Trainer(TrainConfig(model=str(tiny_model_dir), resume=str(run), **TINY))
