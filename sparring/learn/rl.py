@@ -107,8 +107,8 @@ class TrainConfig:
     """Games played per step; their policy turns are the step's batch."""
     micro_batch: int = 8
     """Sequences per forward/backward pass (gradient accumulation over the batch)."""
-    lr: float = 1e-4
-    """AdamW learning rate (constant)."""
+    lr: float = 1e-3
+    """AdamW learning rate (constant); 1e-3 learned Kuhn poker in 15 CPU minutes with LoRA r=8."""
     ppo_epochs: int = 1
     """Optimizer steps per batch; more than 1 reuses the samples with PPO clipping."""
     clip: float = 0.2

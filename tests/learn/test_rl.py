@@ -107,7 +107,7 @@ def test_config_refusals(tiny_model_dir, tmp_path):
 
 def test_resume_refuses_an_incompatible_run(tiny_model_dir, tmp_path):
     run = train(_config(tiny_model_dir, tmp_path, steps=1))
-    with pytest.raises(SparringError, match=r"cannot resume .*lr \(0.0001 there, 0.5 now\)"):
+    with pytest.raises(SparringError, match=r"cannot resume .*lr \(0.001 there, 0.5 now\)"):
         Trainer(TrainConfig(model=str(tiny_model_dir), resume=str(run), lr=0.5, **TINY))
     with pytest.raises(SparringError, match="already holds a training run"):
         Trainer(_config(tiny_model_dir, tmp_path, steps=1))
