@@ -48,6 +48,8 @@ def plot_curves(run_dir: str | Path) -> tuple[Path, list[tuple]]:
     axes[1, 1].set_title("evaluation: win or draw rate (95% CI)")
     if evals:
         axes[1, 1].legend()
+    else:
+        axes[1, 1].text(0.5, 0.5, "no evaluations in this run (eval_every=0)", ha="center", va="center")
     for ax in axes.flat:
         ax.set_xlabel("step")
     fig.tight_layout()
