@@ -3,6 +3,20 @@ import random
 import pytest
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _throwaway_cache(tmp_path_factory):
+    """Solved policies and other caches go to a temporary folder, never the user's;
+    the converted embedded model (~30 s to convert) is shared with the user's cache."""
+    from sparring.paths import cache_dir
+
+    models = cache_dir("models")  # the user's, resolved before the switch
+    root = tmp_path_factory.mktemp("sparring-cache")
+    (root / "models").symlink_to(models, target_is_directory=True)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARRING_CACHE_DIR", str(root))
+        yield root
+
+
 @pytest.fixture(scope="session")
 def embedded_dir():
     """The converted embedded model (converted once per machine, then cached)."""

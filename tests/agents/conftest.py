@@ -10,15 +10,6 @@ import pytest
 from sparring.agents.base import Decision
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _solver_cache(tmp_path_factory):
-    """Solve into a throw-away cache, never the user's: each session solves Kuhn
-    once (~0.4 s) and shares it between tests."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARRING_CACHE_DIR", str(tmp_path_factory.mktemp("sparring-cache")))
-        yield
-
-
 def play(game, agents, seed: int) -> list[float]:
     """One match, agents[i] in seat i; returns each seat's return. Every decision
     gets its own generator derived from (seed, turn), as the arena does."""

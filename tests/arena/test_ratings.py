@@ -25,14 +25,6 @@ from sparring.errors import SparringError
 from sparring.games.registry import make_game
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _solver_cache(tmp_path_factory):
-    """Solve CFR into a throw-away cache, never the user's."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SPARRING_CACHE_DIR", str(tmp_path_factory.mktemp("sparring-cache")))
-        yield
-
-
 def match(index, seats, returns):
     return {"index": index, "seats": list(seats), "returns": list(returns), "forfeit_by": None, "invalid": [0, 0]}
 

@@ -29,12 +29,6 @@ from sparring.games.matrix import PRESETS
 from sparring.games.registry import make_game
 
 
-@pytest.fixture(autouse=True)
-def _solver_cache(tmp_path, monkeypatch):
-    """CFR solves (Kuhn, in the GTBench run) go to a throw-away cache."""
-    monkeypatch.setenv("SPARRING_CACHE_DIR", str(tmp_path / "cache"))
-
-
 def brute_force_nash(payoffs) -> set[int]:
     """Pure equilibria straight from the definition, written apart from the
     library: no unilateral deviation pays. payoffs[cell] = (row, column)."""
