@@ -261,3 +261,38 @@ def test_multigame_config_refusals_and_resume(tiny_model_dir, tmp_path):
     refused = r"cannot resume .*games \(\['kuhn_poker', 'tictactoe'\] there, \['kuhn_poker'\] now\)"
     with pytest.raises(SparringError, match=refused):
         Trainer(TrainConfig(model=str(tiny_model_dir), resume=str(run), **TINY))
+
+
+def test_kill_9_then_resume_through_the_cli(tiny_model_dir, tmp_path):
+    """A training run killed with SIGKILL after its first checkpoint resumes from it
+    and finishes with every step logged once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import yaml
+
+    from sparring.store import RunStore
+
+    run_dir = tmp_path / "run"
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump({
+        "model": str(tiny_model_dir), "steps": 6, "checkpoint_every": 1, "games_per_step": 4, "max_tokens": 4,
+        "micro_batch": 4, "eval_every": 0, "dtype": "float32", "threads": 1, "out": str(run_dir),
+    }))
+    command = [sys.executable, "-c", "from sparring.cli import main; main()", "train", "--config", "c.yaml"]
+    first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (run_dir / "checkpoints" / "latest").exists():
+        assert first.poll() is None and time.time() < deadline, "no checkpoint before the deadline"
+        time.sleep(0.2)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    resumed = subprocess.run(command + ["--resume", str(run_dir)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    store = RunStore(run_dir)
+    steps = [row[0] for row in store.db.execute("SELECT step FROM train_steps ORDER BY step")]
+    assert steps == [1, 2, 3, 4, 5, 6]
+    assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000006"
+    assert len(store.matches()) == 6 * 4  # no match lost or played twice
