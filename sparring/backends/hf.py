@@ -211,7 +211,7 @@ class HFBackend:
         position = len(shared) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
-        return output.past_key_values, mask, position[:, -1:] + 1, output.logits.float().cpu(), ids
+        return output.past_key_values, mask, position[:, -1:] + 1, output.logits.float().cpu(), ids.cpu()
 
     def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
         """The cached head if every prompt starts with it; else a new head common to

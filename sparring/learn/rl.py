@@ -55,7 +55,7 @@ POLICY_NAME = "policy"
 CHECKPOINTS = "checkpoints"
 # Fields a resumed run may change; any other difference makes the checkpoint's
 # optimizer state, baselines or pool meaningless for the new settings.
-RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "threads", "eval_games",
+RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "threads", "device", "eval_games",
                                "eval_exploitability", "exploitability_samples", "tensorboard"})
 # Fields added after runs were first saved, and the value an older run's config means.
 LATER_FIELDS = {"games": lambda stored: [stored.get("game")], "game_weights": lambda stored: [],
@@ -131,6 +131,8 @@ class TrainConfig:
     bfloat16, float16 or float32."""
     threads: int = 0
     """CPU threads; 0 picks the cores free now."""
+    device: str = "cpu"
+    """torch device of the policy: cpu, cuda, cuda:1, ..."""
     invalid_penalty: float = -1.0
     """Return of a player whose answer cannot be read as a legal move (it forfeits)."""
     invalid_opponent_reward: float = 0.0
@@ -714,7 +716,7 @@ class Trainer:
         from peft.utils import set_peft_model_state_dict
         from safetensors.torch import load_file
 
-        state = torch.load(checkpoint / "state.pt", weights_only=False)
+        state = torch.load(checkpoint / "state.pt", weights_only=False, map_location=self.backend.config.device)
         if self.config.lora:
             set_peft_model_state_dict(self.model, load_file(checkpoint / "policy" / "adapter_model.safetensors"))
         else:
@@ -764,7 +766,8 @@ def _embedded_dir() -> Path:
 def _load_backend(path: str, config: TrainConfig):
     from sparring.backends.hf import HFBackend, HFConfig
 
-    return HFBackend(HFConfig(path=path, dtype=config.model_dtype, threads=config.threads), name=POLICY_NAME)
+    return HFBackend(HFConfig(path=path, dtype=config.model_dtype, threads=config.threads, device=config.device),
+                     name=POLICY_NAME)
 
 
 def lora_target_check(model, targets: tuple[str, ...]) -> None:
