@@ -13,9 +13,9 @@ def _match_rng(seed: int, index: int) -> random.Random:
     return random.Random(seed * 1_000_003 + index)
 
 
-def _check_state(ref: str, state: State, step: int, decisions: int) -> None:
+def _check_state(ref: str, state: State, decisions: int) -> None:
     spec = state.spec
-    where = f"{ref}, after {decisions} decisions (step {step})"
+    where = f"{ref}, after {decisions} decisions"
     legal = state.legal_actions()
     player = state.current_player()
     if state.is_terminal():
@@ -61,7 +61,7 @@ def _play(ref: str, seed: int, index: int) -> list[str]:
     trace: list[str] = []
     decisions = 0
     while True:
-        _check_state(ref, state, decisions, decisions)
+        _check_state(ref, state, decisions)
         trace += _check_privacy(ref, state, decisions)
         if state.is_terminal():
             break

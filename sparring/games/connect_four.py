@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyspiel
 
 from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, result_line
 
 SPEC = GameSpec(
     id="connect_four",
@@ -52,13 +52,10 @@ class ConnectFourState(OpenSpielState):
         lines += [" ".join(row) for row in reversed(grid)]
         lines.append(" ".join(str(c + 1) for c in range(_COLS)) + "  <- column numbers")
         if self.history:
-            moves = ", ".join(f"{'you' if p == player else 'opponent'} {a + 1}" for p, a, _ in self.history)
+            moves = ", ".join(f"{mover(p, player)} {a + 1}" for p, a, _ in self.history)
             lines.append(f"Columns played so far: {moves}.")
         if self.is_terminal():
-            ret = self.returns()[player]
-            lines.append(
-                "Game over: you won (+1)." if ret > 0 else "Game over: you lost (-1)." if ret < 0 else "Game over: a draw (0)."
-            )
+            lines.append(result_line(self.returns()[player]))
         elif self.current_player() == player:
             cols = " ".join(self.action_name(a) for a in self.legal_actions())
             lines.append(f"Your turn. Columns with room: {cols}")
@@ -66,9 +63,6 @@ class ConnectFourState(OpenSpielState):
         else:
             lines.append("Waiting for the opponent to move.")
         return "\n".join(lines)
-
-    def private_info(self, player: int) -> list[str]:
-        return []
 
 
 def make() -> OpenSpielGame:

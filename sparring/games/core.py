@@ -9,7 +9,7 @@ round hidden from the later movers (as OpenSpiel's turn-based conversion does).
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 
@@ -85,13 +85,3 @@ class Game(Protocol):
 def legal_action_names(state: State) -> dict[str, int]:
     """Map each legal action's name to its id."""
     return {state.action_name(a): a for a in state.legal_actions()}
-
-
-@dataclass
-class Event:
-    """One line of a match transcript."""
-
-    player: int  # -1 for chance / system events
-    text: str
-    action: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

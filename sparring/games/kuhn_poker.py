@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyspiel
 
 from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover
 
 SPEC = GameSpec(
     id="kuhn_poker",
@@ -42,7 +42,7 @@ class KuhnPokerState(OpenSpielState):
     def view(self, player: int) -> str:
         lines = [_RULES, f"You are Player {player + 1}. {self.card_line(player)}"]
         if self.history:
-            acts = ", ".join(f"{'you' if p == player else 'opponent'} {name}" for p, _, name in self.history)
+            acts = ", ".join(f"{mover(p, player)} {name}" for p, _, name in self.history)
             lines.append(f"Betting so far: {acts}.")
         else:
             lines.append("No one has acted yet.")

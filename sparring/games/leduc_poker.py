@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyspiel
 
 from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover
 
 SPEC = GameSpec(
     id="leduc_poker",
@@ -67,7 +67,7 @@ class LeducPokerState(OpenSpielState):
         for i, moves in enumerate(rounds):
             if i == 1:
                 lines.append(f"Public card: {card_name(self.chance[2])}.")
-            said = ", ".join(f"{'you' if p == player else 'opponent'} {name}" for p, _, name in moves)
+            said = ", ".join(f"{mover(p, player)} {name}" for p, _, name in moves)
             lines.append(f"Round {i + 1} betting: {said or 'nothing yet'}.")
         chips = self.chips_in()
         mine, theirs = chips[player], chips[1 - player]

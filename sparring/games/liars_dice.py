@@ -8,7 +8,7 @@ from dataclasses import replace
 import pyspiel
 
 from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover
 
 SIDES = 6  # OpenSpiel's default; the highest face is wild
 
@@ -62,7 +62,7 @@ class LiarsDiceState(OpenSpielState):
             f"You are Player {player + 1}. {self.dice_line(player)}.",
         ]
         if self.history:
-            bids = ", ".join(f"{'you' if p == player else 'opponent'} {name}" for p, _, name in self.history)
+            bids = ", ".join(f"{mover(p, player)} {name}" for p, _, name in self.history)
             lines.append(f"Bids so far: {bids}.")
         else:
             lines.append("No bids yet.")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import random
 import re
-from dataclasses import replace
 
 import pyspiel
 
@@ -38,7 +37,6 @@ class OpenSpielState:
         # own); seeding a fresh one per match would cost more than a whole Kuhn match.
         self._rng = rng
         self.history: list[tuple[int, int, str]] = []
-        self.messages: list[str | None] = []  # one per decision; OpenSpiel games have none
         self.chance: list[int] = []
         self.chance_turn: list[int] = []  # len(history) when each chance outcome fell
         self._resolve_chance()
@@ -73,7 +71,6 @@ class OpenSpielState:
             raise ValueError(f"{self.spec.id}: action {action} is not legal here{over}; legal: {legal}")
         player = self._os.current_player()
         self.history.append((player, action, self.action_name(action)))
-        self.messages.append(None)
         self._os.apply_action(action)
         self._resolve_chance()
 
@@ -95,16 +92,11 @@ class OpenSpielState:
         other._rng = random.Random()
         other._rng.setstate(self._rng.getstate())
         other.history = list(self.history)
-        other.messages = list(self.messages)
         other.chance = list(self.chance)
         other.chance_turn = list(self.chance_turn)
         return other
 
     # -- helpers for subclasses -----------------------------------------------------
-
-    def legal_lines(self) -> str:
-        """The legal actions of the player to move, one `- name` line each."""
-        return "\n".join(f"- {self.action_name(a)}" for a in self.legal_actions())
 
     def _resolve_chance(self) -> None:
         os_state = self._os
@@ -124,6 +116,20 @@ class OpenSpielState:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.spec.ref} history={[a for _, a, _ in self.history]}>"
+
+
+def mover(p: int, player: int) -> str:
+    """How `player`'s view names the player `p` in a move list."""
+    return "you" if p == player else "opponent"
+
+
+def result_line(ret: float) -> str:
+    """The closing line of a win/draw/loss game (+1, 0, -1) from one player's side."""
+    if ret > 0:
+        return "Game over: you won (+1)."
+    if ret < 0:
+        return "Game over: you lost (-1)."
+    return "Game over: a draw (0)."
 
 
 class OpenSpielGame:
@@ -175,11 +181,11 @@ def _loads(name: str) -> bool:
         return False
 
 
-def spec_from_openspiel(name: str, game: pyspiel.Game, params: dict, **overrides) -> GameSpec:
+def spec_from_openspiel(name: str, game: pyspiel.Game, params: dict) -> GameSpec:
     """Facts about `game` (registered in OpenSpiel as `name`) as OpenSpiel states them.
     The id keeps `name`: a simultaneous game loaded turn-based has another short name."""
     gtype = game.get_type()
-    spec = GameSpec(
+    return GameSpec(
         id="openspiel:" + name,
         version=1,
         name=gtype.long_name,
@@ -192,7 +198,6 @@ def spec_from_openspiel(name: str, game: pyspiel.Game, params: dict, **overrides
         answer_format="Answer: <action>",
         params=tuple(sorted(params.items())),
     )
-    return replace(spec, **overrides)
 
 
 def make_openspiel_game(text: str) -> OpenSpielGame:

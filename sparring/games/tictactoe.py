@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyspiel
 
 from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, result_line
 
 SPEC = GameSpec(
     id="tictactoe",
@@ -53,11 +53,11 @@ class TicTacToeState(OpenSpielState):
         ]
         if self.history:
             moves = ", ".join(
-                f"{'you' if p == player else 'opponent'} {_MARKS[p]} on {a + 1}" for p, a, _ in self.history
+                f"{mover(p, player)} {_MARKS[p]} on {a + 1}" for p, a, _ in self.history
             )
             lines.append(f"Moves so far: {moves}.")
         if self.is_terminal():
-            lines.append(_result_line(self.returns()[player]))
+            lines.append(result_line(self.returns()[player]))
         elif self.current_player() == player:
             cells = " ".join(_CELL_NAMES[a] for a in self.legal_actions())
             lines.append(f"Your turn. Empty cells you can mark: {cells}")
@@ -65,17 +65,6 @@ class TicTacToeState(OpenSpielState):
         else:
             lines.append("Waiting for the opponent to move.")
         return "\n".join(lines)
-
-    def private_info(self, player: int) -> list[str]:
-        return []
-
-
-def _result_line(ret: float) -> str:
-    if ret > 0:
-        return "Game over: you won (+1)."
-    if ret < 0:
-        return "Game over: you lost (-1)."
-    return "Game over: a draw (0)."
 
 
 def make() -> OpenSpielGame:
