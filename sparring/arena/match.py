@@ -103,7 +103,7 @@ class _Live:
         self.seat_agents = seat_agents
         spec = self.state.spec
         self.result = MatchResult(
-            index=index, game=f"{spec.ref}@{spec.version}", seed=self.seed,
+            index=index, game=spec.versioned_ref, seed=self.seed,
             seats=[a.name for a in seat_agents],
         )
         self.decision_index = 0

@@ -102,7 +102,7 @@ def run_tournament(
     total = len(pairs) * games_per_pair
     done: set[int] = set()
     if store is not None:
-        plan = {"game": f"{game.spec.ref}@{game.spec.version}", "agents": names, "mode": mode,
+        plan = {"game": game.spec.versioned_ref, "agents": names, "mode": mode,
                 "games_per_pair": games_per_pair, "seed": seed, "rule": dataclasses.asdict(rule)}
         stored_plan = store.get_meta("tournament")
         if stored_plan is None:

@@ -277,14 +277,14 @@ def _heat_map(payoff: PayoffMatrix, spec: GameSpec | None):
 def _spec(game: str) -> tuple[GameSpec | None, str | None]:
     """The installed spec of a stored game reference `ref@version`, and a note when
     it cannot be built or its rules have changed since the run."""
-    from sparring.games.registry import make_game
+    from sparring.games.registry import make_game, split_version
 
-    ref, _, version = game.rpartition("@") if "@" in game else (game, "", "")
+    ref, version = split_version(game)
     try:
         spec = make_game(ref).spec
     except SparringError as exc:
         return None, f"{game} cannot be loaded here ({exc}): ratings that need the game's facts are left out"
-    if version and version != str(spec.version):
+    if version is not None and version != spec.version:
         return spec, (f"the run played version {version} of {ref}; version {spec.version} is installed and "
                       "its facts (zero-sum, utility range) are used for the ratings")
     return spec, None

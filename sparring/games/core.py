@@ -37,6 +37,11 @@ class GameSpec:
             return self.id
         return f"{self.id}({','.join(f'{k}={v}' for k, v in self.params)})"
 
+    @property
+    def versioned_ref(self) -> str:
+        """The reference with the rules' version, as runs record it: `ref@version`."""
+        return f"{self.ref}@{self.version}"
+
 
 @runtime_checkable
 class State(Protocol):

@@ -8,6 +8,7 @@ a generic text view.
 from __future__ import annotations
 
 import importlib
+import re
 from functools import cache
 from types import ModuleType
 
@@ -44,18 +45,32 @@ def all_specs() -> list[GameSpec]:
     return [spec_of(i) for i in _MODULES]
 
 
+_VERSION_AFTER_NAME = re.compile(r"(?P<name>[^(@]+)@(?P<version>[^(@]+)(?P<params>\(.*\))?")
+_VERSION_AFTER_PARAMS = re.compile(r"(?P<name>.+\))@(?P<version>[^()@]+)")
+
+
+def split_version(ref: str) -> tuple[str, int | str | None]:
+    """`kuhn_poker@1` or `matrix@1(rounds=3)` or `matrix(rounds=3)@1` (as runs store
+    it, `GameSpec.versioned_ref`) -> (the reference without version, the version)."""
+    ref = ref.strip()
+    match = _VERSION_AFTER_NAME.fullmatch(ref)
+    if match:
+        ref, version = match["name"] + (match["params"] or ""), match["version"]
+    elif match := _VERSION_AFTER_PARAMS.fullmatch(ref):
+        ref, version = match["name"], match["version"]
+    else:
+        return ref, None
+    return ref, int(version) if version.isdigit() else version
+
+
 def make_game(ref: str) -> Game:
     """Build a game from a user reference; a bad reference raises SparringError."""
-    ref = ref.strip()
+    ref, version = split_version(ref)
     if ref.startswith("openspiel:"):
         from sparring.games.openspiel import make_openspiel_game
 
         return make_openspiel_game(ref[len("openspiel:") :])
     name, params = parse_ref(ref)
-    version = None
-    if "@" in name:
-        name, _, v = name.partition("@")
-        version = int(v) if v.isdigit() else v
     if name not in _MODULES:
         raise SparringError(
             f"unknown game '{name}'. Known games: {', '.join(_MODULES)}; "

@@ -45,6 +45,7 @@ from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rotating_seats
 from sparring.arena.results import outcome
 from sparring.errors import SparringError
+from sparring.games.registry import split_version
 from sparring.learn.advantages import ESTIMATORS, grpo_advantages, rae_advantages, rloo_advantages
 from sparring.learn.evaluation import play_eval, summarize_eval
 from sparring.learn.opponents import CHECKPOINT_SOURCES, POOL_SAMPLINGS, SELF, CheckpointOpponents, OpponentMix
@@ -302,7 +303,7 @@ def samples_from(results: list[MatchResult], policy_name: str, temperature: floa
     they carry the forfeit penalty); forced random moves are not the policy's."""
     samples = []
     for result in results:
-        game = result.game.split("@")[0]
+        game = split_version(result.game)[0]
         for turn in result.turns:
             if turn.agent != policy_name or turn.forced or not turn.token_ids:
                 continue
@@ -503,12 +504,12 @@ class Trainer:
             for seat, name in enumerate(result.seats):
                 if name == POLICY_NAME:
                     by_role[str(seat)].append(result.returns[seat])
-                    by_game_role[f"{result.game.split('@')[0]}:{seat}"].append(result.returns[seat])
+                    by_game_role[f"{split_version(result.game)[0]}:{seat}"].append(result.returns[seat])
         tokens = [lp for s in samples for lp in s.behaviour_logprobs]
         return {
             "step": self.step,
             "games": len(results),
-            "games_by_game": {g: sum(r.game.split("@")[0] == g for r in results) for g in config.games},
+            "games_by_game": {g: sum(split_version(r.game)[0] == g for r in results) for g in config.games},
             "samples": len(samples),
             "trained": len(kept),
             "loss": update["loss"],

@@ -52,3 +52,14 @@ def test_params_are_recorded_in_the_ref():
 def test_spec_ref_round_trips(ref):
     spec = make_game(ref).spec
     assert make_game(spec.ref).spec == spec
+
+
+def test_the_versioned_reference_a_run_stores_builds_the_same_game():
+    from sparring.games.registry import make_game, split_version
+
+    for ref in ("kuhn_poker", "matrix(preset=stag_hunt,rounds=3)", "openspiel:goofspiel(num_cards=4)"):
+        spec = make_game(ref).spec
+        assert make_game(spec.versioned_ref).spec == spec
+    assert split_version("matrix@1(rounds=3)") == ("matrix(rounds=3)", 1)
+    assert split_version("matrix(rounds=3)@1") == ("matrix(rounds=3)", 1)
+    assert split_version("tictactoe") == ("tictactoe", None)
