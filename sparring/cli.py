@@ -366,6 +366,8 @@ def tournament(
 def print_ratings(ratings) -> None:
     import math
 
+    from sparring.arena.ratings import RATING_COLUMNS, rating_rows
+
     payoff = ratings.payoff
     table = Table(title="Payoff matrix: row agent's mean return against column agent (± 95% CI)")
     table.add_column("agent")
@@ -380,21 +382,10 @@ def print_ratings(ratings) -> None:
     console.print(table)
 
     table = Table(title="Ratings")
-    for column in ("agent", "Elo on return (95% CI)", "Elo on wins (95% CI)", "openskill mu ± sigma", "Nash averaging", "alpha-rank"):
+    for column in RATING_COLUMNS:
         table.add_column(column, justify="left" if column == "agent" else "right")
-    by_return = {r.agent: r for r in ratings.elo_returns}
-    by_wins = {r.agent: r for r in ratings.elo_wins}
-    skill = {r.agent: r for r in ratings.openskill}
-    for i, name in enumerate(ratings.agents):
-        ret, win, sk = by_return[name], by_wins[name], skill[name]
-        table.add_row(
-            escape(name),
-            f"{ret.elo:+.0f} [{ret.low:+.0f}, {ret.high:+.0f}]",
-            f"{win.elo:+.0f} [{win.low:+.0f}, {win.high:+.0f}]",
-            f"{sk.mu:.1f} ± {sk.sigma:.1f}",
-            "" if ratings.nash is None else f"{ratings.nash.ratings[i]:+.3f} (p={ratings.nash.nash[i]:.2f})",
-            "" if ratings.alpha_rank is None else f"{ratings.alpha_rank[i]:.3f}",
-        )
+    for row in rating_rows(ratings):
+        table.add_row(*(escape(cell) for cell in row))
     console.print(table)
     for note in ratings.notes:
         console.print(f"note: {escape(note)}")

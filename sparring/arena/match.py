@@ -82,10 +82,15 @@ class MatchResult:
         return counts
 
 
+def derive_seed(*parts: object) -> int:
+    """A 63-bit seed that depends only on `parts` (hashed by random's string seeding)."""
+    return random.Random(":".join(map(str, parts))).getrandbits(63)
+
+
 def match_seed(run_seed: int, index: int) -> int:
     """Each match's seed depends only on the run seed and the match index, so a
     continued run plays the same matches as an uninterrupted one."""
-    return random.Random(f"match:{run_seed}:{index}").getrandbits(63)
+    return derive_seed("match", run_seed, index)
 
 
 def seat_order(n_agents: int, index: int) -> list[int]:
@@ -118,7 +123,7 @@ class _Live:
         return self.result.forfeit_by is not None or self.state.is_terminal()
 
     def decision(self) -> Decision:
-        seed = random.Random(f"{self.seed}:{self.decision_index}:{self.attempt}").getrandbits(63)
+        seed = derive_seed(self.seed, self.decision_index, self.attempt)
         return Decision(
             state=self.state, player=self.state.current_player(), rng=random.Random(seed),
             seed=seed & 0x7FFFFFFF, feedback=self.feedback, attempt=self.attempt,
@@ -172,6 +177,13 @@ def play_matches(
         if on_match_end is not None:
             on_match_end(result)
 
+    def retire(matches: list[_Live]) -> list[_Live]:
+        """Hand on the finished matches; return the others."""
+        still = []
+        for match in matches:
+            (finish if match.over() else still.append)(match)
+        return still
+
     def step(matches: list[_Live]) -> None:
         """One call per agent for all of its pending decisions among `matches`."""
         groups: dict[int, tuple[Agent, list[_Live]]] = {}
@@ -198,20 +210,11 @@ def play_matches(
                 )
             match = _Live(match_game, seat_agents, index, run_seed)
             (finish if match.state.is_terminal() else live.append)(match)
-        while True:
-            quick = [m for m in live if not getattr(m.agent(), "wants_batches", False)]
-            if not quick:
-                break
+        while quick := [m for m in live if not getattr(m.agent(), "wants_batches", False)]:
             step(quick)
-            for match in quick:
-                if match.over():
-                    finish(match)
-            live = [m for m in live if not m.over()]
+            live = retire(live)
         step(live)
-        for match in live:
-            if match.over():
-                finish(match)
-        live = [m for m in live if not m.over()]
+        live = retire(live)
     return sorted(finished, key=lambda r: r.index)
 
 

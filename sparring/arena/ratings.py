@@ -439,3 +439,30 @@ def rate(
         lo, hi = spec.utility_range
         ratings.alpha_rank = alpha_rank(payoff.mean / (hi - lo))
     return ratings
+
+
+RATING_COLUMNS = ("agent", "Elo on return (95% CI)", "Elo on wins (95% CI)", "openskill mu ± sigma",
+                  "Nash averaging", "alpha-rank")
+
+
+def rating_rows(ratings: Ratings, best_first: bool = False) -> list[list[str]]:
+    """One row of text cells per agent, under `RATING_COLUMNS`; `best_first` orders
+    them by Elo on return."""
+    by_return = {r.agent: r for r in ratings.elo_returns}
+    by_wins = {r.agent: r for r in ratings.elo_wins}
+    skill = {r.agent: r for r in ratings.openskill}
+    order = list(enumerate(ratings.agents))
+    if best_first:
+        order.sort(key=lambda pair: -by_return[pair[1]].elo)
+    rows = []
+    for i, name in order:
+        ret, win, sk = by_return[name], by_wins[name], skill[name]
+        rows.append([
+            name,
+            f"{ret.elo:+.0f} [{ret.low:+.0f}, {ret.high:+.0f}]",
+            f"{win.elo:+.0f} [{win.low:+.0f}, {win.high:+.0f}]",
+            f"{sk.mu:.1f} ± {sk.sigma:.1f}",
+            "" if ratings.nash is None else f"{ratings.nash.ratings[i]:+.3f} (p={ratings.nash.nash[i]:.2f})",
+            "" if ratings.alpha_rank is None else f"{ratings.alpha_rank[i]:.3f}",
+        ])
+    return rows

@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sparring.agents.base import Agent
-from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rotating_seats
 from sparring.arena.results import mean_ci95, outcome
 from sparring.errors import SparringError
 from sparring.games.core import Game
@@ -39,6 +39,11 @@ def pairings(n_agents: int, mode: Mode) -> list[tuple[int, int]]:
     if mode == "gauntlet":
         return [(0, j) for j in range(1, n_agents)]
     raise SparringError(f"tournament mode '{mode}' unknown: use {' or '.join(MODES)}")
+
+
+def planned_matches(plan: dict[str, Any]) -> int:
+    """How many matches a stored tournament plan (meta "tournament") has in all."""
+    return len(pairings(len(plan["agents"]), plan["mode"])) * plan["games_per_pair"]
 
 
 def check_tournament(players: int, names: list[str], games_per_pair: int, mode: str) -> None:
@@ -137,7 +142,7 @@ def run_tournament(
     # pairings reach it in one batch per tick.
     def seating(index: int) -> list[Agent]:
         i, j = pairs[index // games_per_pair]
-        return [agents[i], agents[j]] if index % 2 == 0 else [agents[j], agents[i]]
+        return rotating_seats([agents[i], agents[j]])(index)
 
     todo = [index for index in range(total) if index not in done]
     if todo:

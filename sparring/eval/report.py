@@ -32,9 +32,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sparring.arena.ratings import Ratings, rate
+from sparring.arena.ratings import RATING_COLUMNS, Ratings, rate, rating_rows
 from sparring.arena.results import summarize
-from sparring.arena.tournament import PayoffMatrix, pairings, payoff_matrix
+from sparring.arena.tournament import PayoffMatrix, payoff_matrix, planned_matches
 from sparring.errors import SparringError
 from sparring.games.core import GameSpec
 from sparring.store import RunStore
@@ -123,7 +123,7 @@ def _has_train_steps(store: RunStore) -> bool:
 
 def _nothing_finished(run_dir: Path, store: RunStore, tournament: dict | None) -> str:
     if tournament is not None:
-        total = len(pairings(len(tournament["agents"]), tournament["mode"])) * tournament["games_per_pair"]
+        total = planned_matches(tournament)
         return (f"{run_dir} holds a tournament of {total} matches, none finished yet: nothing to report. "
                 f"Run the same `sparring tournament ... --out {run_dir}` command again to play it")
     if store.get_meta("kind") == "train" or store.get_meta("train_config") is not None:
@@ -184,7 +184,7 @@ def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament
 
 def _tournament_section(doc: _Doc, plan: dict, matches: list[dict], bootstrap: int) -> None:
     doc.heading("Tournament")
-    total = len(pairings(len(plan["agents"]), plan["mode"])) * plan["games_per_pair"]
+    total = planned_matches(plan)
     played = [m for m in matches if m["index"] < total]
     seen = {a for m in played for a in m["seats"]}
     agents = [a for a in plan["agents"] if a in seen]
@@ -225,28 +225,9 @@ def _tournament_section(doc: _Doc, plan: dict, matches: list[dict], bootstrap: i
                  f"with bootstrap 95% intervals ({bootstrap} resamples); openskill (Plackett-Luce) "
                  "mu ± sigma; Nash averaging (expected return against the maximum-entropy Nash "
                  "mixture, with that mixture's weight p) and alpha-rank mass.")
-        doc.table(["agent", "Elo on return (95% CI)", "Elo on wins (95% CI)", "openskill mu ± sigma",
-                   "Nash averaging", "alpha-rank"], _rating_rows(ratings))
+        doc.table(list(RATING_COLUMNS), rating_rows(ratings, best_first=True))
         for note in ratings.notes:
             doc.note(note)
-
-
-def _rating_rows(ratings: Ratings) -> list[list[str]]:
-    by_return = {r.agent: r for r in ratings.elo_returns}
-    by_wins = {r.agent: r for r in ratings.elo_wins}
-    skill = {r.agent: r for r in ratings.openskill}
-    rows = []
-    for i, name in sorted(enumerate(ratings.agents), key=lambda p: -by_return[p[1]].elo):
-        ret, win, sk = by_return[name], by_wins[name], skill[name]
-        rows.append([
-            name,
-            f"{ret.elo:+.0f} [{ret.low:+.0f}, {ret.high:+.0f}]",
-            f"{win.elo:+.0f} [{win.low:+.0f}, {win.high:+.0f}]",
-            f"{sk.mu:.1f} ± {sk.sigma:.1f}",
-            "" if ratings.nash is None else f"{ratings.nash.ratings[i]:+.3f} (p={ratings.nash.nash[i]:.2f})",
-            "" if ratings.alpha_rank is None else f"{ratings.alpha_rank[i]:.3f}",
-        ])
-    return rows
 
 
 def _heat_map(payoff: PayoffMatrix, spec: GameSpec | None):
