@@ -36,6 +36,7 @@ from sparring.arena.ratings import RATING_COLUMNS, Ratings, rate, rating_rows
 from sparring.arena.results import summarize
 from sparring.arena.tournament import PayoffMatrix, payoff_matrix, planned_matches
 from sparring.errors import SparringError
+from sparring.eval.benchmarks.report import BenchmarkReport
 from sparring.games.core import GameSpec
 from sparring.store import RunStore
 
@@ -331,31 +332,29 @@ def _exploitability_section(doc: _Doc, entries: list[dict]) -> None:
     doc.figure(fig, "exploitability.png", f"{key} over checkpoints")
 
 
-def _benchmark_section(doc: _Doc, report: dict) -> None:
-    doc.heading(f"Benchmark {report['benchmark']}")
-    doc.text(f"agent {report['agent']}; metric: {report['metric']}.")
-    rows = [("overall", "all", report["overall"])]
-    for name, table in (report.get("breakdowns") or {}).items():
-        rows.extend((name, key, est) for key, est in table.items())
+def _benchmark_section(doc: _Doc, stored: dict) -> None:
+    report = BenchmarkReport.from_dict(stored)
+    doc.heading(f"Benchmark {report.benchmark}")
+    doc.text(f"agent {report.agent}; metric: {report.metric}.")
+    rows = report.rows()
     doc.table(["by", "key", "score", "95% CI", "n"],
-              [[by, key, f"{e['value']:.3f}", f"[{e['low']:.3f}, {e['high']:.3f}]", str(e["n"])]
-               for by, key, e in rows])
-    doc.text(f"invalid answers: {report.get('invalid', 0)}, forfeits: {report.get('forfeits', 0)}")
-    for note in report.get("notes") or []:
+              [[by, key, f"{e.value:.3f}", f"[{e.low:.3f}, {e.high:.3f}]", str(e.n)] for by, key, e in rows])
+    doc.text(f"invalid answers: {report.invalid}, forfeits: {report.forfeits}")
+    for note in report.notes:
         doc.text(note)
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(rows) + 1.2))
     ys = list(range(len(rows)))[::-1]
-    values = [e["value"] for _, _, e in rows]
-    ax.errorbar(values, ys, xerr=[[max(0, e["value"] - e["low"]) for _, _, e in rows],
-                                  [max(0, e["high"] - e["value"]) for _, _, e in rows]], fmt="o", capsize=3)
+    ax.errorbar([e.value for _, _, e in rows], ys, xerr=[[max(0, e.value - e.low) for _, _, e in rows],
+                                                         [max(0, e.high - e.value) for _, _, e in rows]],
+                fmt="o", capsize=3)
     ax.set_yticks(ys, [f"{by}: {key}" for by, key, _ in rows])
-    ax.set_xlabel(f"{report['metric']} (95% CI)")
-    name = "benchmark-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{report['benchmark']}-{report['agent']}").strip("-") + ".png"
-    doc.figure(fig, name, f"{report['benchmark']} scores with 95% intervals")
+    ax.set_xlabel(f"{report.metric} (95% CI)")
+    name = "benchmark-" + re.sub(r"[^A-Za-z0-9]+", "-", f"{report.benchmark}-{report.agent}").strip("-") + ".png"
+    doc.figure(fig, name, f"{report.benchmark} scores with 95% intervals")
 
-    items = report.get("items") or []
+    items = report.items
     if items:
         columns = list(dict.fromkeys(k for item in items[:BENCHMARK_ITEMS] for k in item))
         doc.details_table(f"first {min(len(items), BENCHMARK_ITEMS)} of {len(items)} items", columns,

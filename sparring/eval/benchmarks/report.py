@@ -51,6 +51,16 @@ class BenchmarkReport:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "BenchmarkReport":
+        """The inverse of `to_dict`, for a report stored in a run."""
+        return cls(**{
+            **data,
+            "overall": Estimate(**data["overall"]),
+            "breakdowns": {name: {key: Estimate(**e) for key, e in table.items()}
+                           for name, table in (data.get("breakdowns") or {}).items()},
+        })
+
 
 @contextmanager
 def resolve_agent(agent: Agent | str, game: Game) -> Iterator[Agent]:
