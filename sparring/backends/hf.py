@@ -50,6 +50,17 @@ def _cpu_times() -> tuple[int, int]:
     return fields[3] + fields[4], sum(fields)  # idle + iowait
 
 
+def left_pad(rows: list[list[int]], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows right-aligned in one tensor: (ids [B, T], attention mask [B, T])."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row)
+        mask[i, width - len(row) :] = 1
+    return ids.to(device), mask.to(device)
+
+
 def resolve_model_dir(path: str | Path) -> Path:
     """The model directory a path means: a model (config.json) or a LoRA adapter
     (adapter_config.json) directory as is; a training checkpoint (its `policy`
@@ -127,15 +138,6 @@ class HFBackend:
             self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
         )
 
-    def _left_pad(self, rows: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, width - len(row) :] = torch.tensor(row)
-            mask[i, width - len(row) :] = 1
-        return ids.to(self.config.device), mask.to(self.config.device)
-
     # ---- generation --------------------------------------------------------------
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
@@ -199,7 +201,7 @@ class HFBackend:
         """
         shared = self._shared_prefix(prompts, head_limit)
         tails = [p[len(shared) :] for p in prompts]
-        ids, tail_mask = self._left_pad(tails)  # [B, T]
+        ids, tail_mask = left_pad(tails, self.pad_id, self.config.device)  # [B, T]
         batch = len(prompts)
         if shared:
             cache = copy.deepcopy(self._prefix_cache)

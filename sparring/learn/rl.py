@@ -25,6 +25,7 @@ zero. (The exact softmax gradient needs every option's token ids in the Turn.)
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import importlib.util
 import json
@@ -44,6 +45,7 @@ import torch
 from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rotating_seats
 from sparring.arena.results import outcome
+from sparring.backends.embedded import embedded_model_dir
 from sparring.errors import SparringError
 from sparring.games.registry import split_version
 from sparring.learn.advantages import ESTIMATORS, grpo_advantages, rae_advantages, rloo_advantages
@@ -319,17 +321,14 @@ def completion_logprobs(model, samples: list[Sample], pad_id: int, device: str =
     """Log-probs of each sample's completion tokens under `model` at the sample's
     temperature: ([B, C], mask [B, C]) with C the longest completion; rows are
     right-aligned (left padding), so the completion is the last tokens of a row."""
-    rows = [s.prompt_ids + s.completion_ids for s in samples]
-    width = max(len(r) for r in rows)
+    from sparring.backends.hf import left_pad
+
+    ids, attention = left_pad([s.prompt_ids + s.completion_ids for s in samples], pad_id, device)
     longest = max(len(s.completion_ids) for s in samples)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention = torch.zeros((len(rows), width), dtype=torch.long)
-    completion_mask = torch.zeros((len(rows), longest), dtype=torch.bool)
-    for i, (row, sample) in enumerate(zip(rows, samples)):
-        ids[i, width - len(row):] = torch.tensor(row)
-        attention[i, width - len(row):] = 1
+    completion_mask = torch.zeros((len(samples), longest), dtype=torch.bool)
+    for i, sample in enumerate(samples):
         completion_mask[i, longest - len(sample.completion_ids):] = True
-    ids, attention, completion_mask = ids.to(device), attention.to(device), completion_mask.to(device)
+    completion_mask = completion_mask.to(device)
     position = (attention.cumsum(-1) - 1).clamp(min=0)
     # Only the last C+1 positions' logits are needed: position t predicts token t+1.
     logits = model(input_ids=ids, attention_mask=attention, position_ids=position,
@@ -419,7 +418,7 @@ class Trainer:
         self.rule = InvalidMoveRule(retries=config.invalid_retries, then="forfeit",
                                     penalty=config.invalid_penalty, opponent_reward=config.invalid_opponent_reward)
         torch.manual_seed(config.seed)  # adapter initialisation
-        self.model_path = config.model or str(_embedded_dir())
+        self.model_path = config.model or str(embedded_model_dir())
         self.backend = _load_backend(self.model_path, config)
         self.model = self.backend.model
         if config.lora:
@@ -431,7 +430,7 @@ class Trainer:
         self.backend.weights_changed()
         self.reference = None
         if config.kl_coef > 0 and not config.lora:
-            self.reference = _load_backend(self.model_path, config).model  # frozen initial weights
+            self.reference = copy.deepcopy(self.model).requires_grad_(False)  # frozen initial weights
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=0.0)
         self.policy = LLMAgent(self.backend, config.llm_config(), name=POLICY_NAME)
@@ -756,12 +755,6 @@ class Trainer:
 
 
 # ---- helpers -------------------------------------------------------------------------------
-
-
-def _embedded_dir() -> Path:
-    from sparring.backends.embedded import embedded_model_dir
-
-    return embedded_model_dir()
 
 
 def _load_backend(path: str, config: TrainConfig):
