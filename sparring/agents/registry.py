@@ -65,12 +65,6 @@ class AgentFactory:
         for backend in self._backends.values():
             backend.close()
 
-    def _os_game(self, kind: str):
-        os_game = getattr(self.game, "os_game", None)
-        if os_game is None:
-            raise SparringError(f"agent '{kind}' needs a game with OpenSpiel rules; {self.game.spec.name} has its own rules")
-        return os_game
-
     def _build(self, ref: str) -> Agent:
         if "(" not in ref and ("/" in ref or Path(ref).exists()):
             # a model directory or a training checkpoint, e.g. runs/t1/checkpoints/latest
@@ -93,11 +87,11 @@ class AgentFactory:
         if kind == "cfr":
             from sparring.agents.solvers import CFRAgent
 
-            return _build_config(CFRAgent, {"os_game": self._os_game(kind), **params}, kind)
+            return _build_config(CFRAgent, {"os_game": self.game, **params}, kind)
         if kind == "mcts":
             from sparring.agents.solvers import MCTSAgent
 
-            return _build_config(MCTSAgent, {"os_game": self._os_game(kind), **params}, kind)
+            return _build_config(MCTSAgent, {"os_game": self.game, **params}, kind)
         if kind == "human" and not params:
             from sparring.agents.human import HumanAgent
 
@@ -106,7 +100,7 @@ class AgentFactory:
             return self._hf_agent(kind, params)
         if kind == "openai":
             return self._openai_agent(params)
-        if kind in AGENT_KINDS or kind in ("random", "perfect", "human"):
+        if kind in AGENT_KINDS:
             raise SparringError(f"agent '{kind}' takes no options; write just '{kind}'")
         raise SparringError(
             f"unknown agent '{ref}'. Agents: {', '.join(AGENT_KINDS)}. Run 'sparring agents' for details."

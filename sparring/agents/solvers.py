@@ -58,9 +58,11 @@ def _os_game_of(game) -> pyspiel.Game:
     os_game = getattr(game, "os_game", None)
     if isinstance(os_game, pyspiel.Game):
         return os_game
+    spec = getattr(game, "spec", None)
+    what = f"{spec.name} has its own rules" if spec is not None else f"got {game!r}"
     raise SparringError(
-        f"solver agents need an OpenSpiel game, got {game!r}: pass a pyspiel game or a "
-        "sparring game backed by OpenSpiel (make_game('kuhn_poker'), openspiel:NAME)"
+        f"solver agents (cfr, mcts) need an OpenSpiel game; {what}: use a "
+        "game backed by OpenSpiel (kuhn_poker, tictactoe, openspiel:NAME) or another agent"
     )
 
 

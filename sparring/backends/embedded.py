@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -61,6 +62,6 @@ def embedded_model_dir() -> Path:
     tokenizer.save_pretrained(tmp)
     try:
         os.replace(tmp, target)
-    except OSError:  # another process finished first
-        pass
+    except OSError:  # another process finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
     return target
