@@ -162,15 +162,9 @@ class LLMAgent:
             answer = d.state.spec.answer_format
             options = tuple(_answer_text(answer, name) for name in names)
             requests.append(ScoreRequest(messages=self.messages(d), options=options))
-        # A backend that reports the scored token ids (HFBackend) lets the choice carry
-        # the chosen option's tokens exactly as scored, for the policy gradient.
-        detailed = self.backend.score_tokens(requests) if hasattr(self.backend, "score_tokens") else None
-        if detailed is not None:
-            scores = [[sum(option.logprobs) for option in options] for options in detailed]
-        else:
-            scores = self.backend.score(requests)
         choices = []
-        for r_index, (decision, request, names, option_scores) in enumerate(zip(decisions, requests, legal, scores)):
+        for decision, request, names, scored in zip(decisions, requests, legal, self.backend.score(requests)):
+            option_scores = [option.total for option in scored]
             temperature = self.config.temperature
             actions = list(names.values())
             if temperature == 0:
@@ -182,14 +176,14 @@ class LLMAgent:
                 norm = top + math.log(sum(math.exp(s - top) for s in scaled))
                 log_policy = [s - norm for s in scaled]
             index = _sample_index(log_policy, decision.rng)
-            chosen = detailed[r_index][index] if detailed is not None else None
+            chosen = scored[index]  # its tokens exactly as scored, for the policy gradient
             choices.append(
                 Choice(
                     action=actions[index], prompt=_render(request.messages),
                     completion=request.options[index],
-                    prompt_token_ids=list(chosen.prompt_token_ids) if chosen else [],
-                    token_ids=list(chosen.token_ids) if chosen else [],
-                    logprobs=list(chosen.logprobs) if chosen else [],  # temperature 1, as scored
+                    prompt_token_ids=list(chosen.prompt_token_ids),
+                    token_ids=list(chosen.token_ids),
+                    logprobs=list(chosen.logprobs),  # temperature 1, as scored
                     action_logprobs=dict(zip(actions, log_policy)),
                 )
             )

@@ -38,14 +38,29 @@ class ScoreRequest:
     options: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ScoredOption:
+    """One option as scored: the ids exactly as the model saw them (training on a
+    scored choice uses these, never a re-tokenisation of the text)."""
+
+    prompt_token_ids: list[int]
+    token_ids: list[int]  # the option's tokens
+    logprobs: list[float]  # log-prob of each option token after the prompt (temperature 1)
+
+    @property
+    def total(self) -> float:
+        """Log-likelihood of the whole option."""
+        return sum(self.logprobs)
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]: ...
 
-    def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        """Total log-likelihood of each option's tokens after the prompt.
-        Backends that cannot score raise SparringError saying so."""
+    def score(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
+        """Per request, per option: its tokens and their log-likelihood after the
+        prompt. Backends that cannot score raise SparringError saying so."""
 
     def close(self) -> None: ...

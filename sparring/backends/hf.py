@@ -13,15 +13,8 @@ from pathlib import Path
 
 import torch
 
-from sparring.backends.base import Completion, GenerationRequest, ScoreRequest
+from sparring.backends.base import Completion, GenerationRequest, ScoredOption, ScoreRequest
 from sparring.errors import SparringError
-
-
-@dataclass(frozen=True)
-class ScoredOption:
-    prompt_token_ids: list[int]
-    token_ids: list[int]  # the option's tokens, as scored
-    logprobs: list[float]  # log-prob of each option token after the prompt (temperature 1)
 
 
 _MIN_SHARED_PREFIX = 16  # shorter shared heads are not worth a cached forward pass
@@ -235,15 +228,10 @@ class HFBackend:
 
     # ---- scoring -----------------------------------------------------------------
 
-    def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
-        """Sum of log-probs of each option's tokens after the prompt (temperature 1)."""
-        return [[sum(option.logprobs) for option in options] for options in self.score_tokens(requests)]
-
     @torch.no_grad()
-    def score_tokens(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
+    def score(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
         """Per request, per option: the prompt and option token ids exactly as scored
-        and each option token's log-prob (temperature 1). Training on a scored choice
-        uses these ids, never a re-tokenisation of the option text."""
+        and each option token's log-prob (temperature 1)."""
         rows, spans, owners = [], [], []
         for r_index, request in enumerate(requests):
             prompt = self.prompt_ids(request.messages)

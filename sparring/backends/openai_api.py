@@ -34,7 +34,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
 from typing import Any
 
-from sparring.backends.base import Completion, GenerationRequest, ScoreRequest
+from sparring.backends.base import Completion, GenerationRequest, ScoredOption, ScoreRequest
 from sparring.errors import SparringError
 
 import httpx
@@ -220,7 +220,7 @@ class OpenAIBackend:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="openai") as pool:
             return list(pool.map(self._generate_one, requests))
 
-    def score(self, requests: list[ScoreRequest]) -> list[list[float]]:
+    def score(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
         raise SparringError(
             "the OpenAI chat protocol cannot score options (it returns log-probabilities "
             "of generated tokens only, not of given text): use free-text mode with this "

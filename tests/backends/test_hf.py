@@ -45,7 +45,7 @@ def test_score_matches_generation_logprobs(backend):
     option = backend.tokenizer.decode(completion.token_ids)
     if backend.tokenizer(option, add_special_tokens=False)["input_ids"] != completion.token_ids:
         pytest.skip("sampled tokens do not re-tokenise identically")
-    [[score, other]] = backend.score([ScoreRequest(MESSAGES, (option, "zzz"))])
+    [[score, other]] = [[o.total for o in options] for options in backend.score([ScoreRequest(MESSAGES, (option, "zzz"))])]
     assert score == pytest.approx(sum(completion.logprobs), abs=1e-3)
     assert math.isfinite(other)
 
@@ -93,7 +93,7 @@ def test_scores_with_the_cached_head_equal_a_plain_forward_pass(backend):
     head = (("system", "Rules of the game. " * 15),)
     requests = [ScoreRequest(head + (("user", f"State {k}."),), ("Answer: pass", "Answer: bet", "x")) for k in range(3)]
     backend.weights_changed()
-    cached = backend.score(requests)
+    cached = [[o.total for o in options] for options in backend.score(requests)]
     assert len(backend._prefix_ids) >= 16
     for request, scores in zip(requests, cached):
         prompt = backend.prompt_ids(request.messages)

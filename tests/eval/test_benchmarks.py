@@ -188,7 +188,9 @@ class ScriptedBackend:
         return out
 
     def score(self, requests):
-        return [[-len(o) for o in r.options] for r in requests]
+        from sparring.backends.base import ScoredOption
+
+        return [[ScoredOption([], [], [-len(o)]) for o in r.options] for r in requests]
 
     def close(self):
         pass
