@@ -50,7 +50,7 @@ from sparring.errors import SparringError
 from sparring.games.registry import split_version
 from sparring.learn.advantages import ESTIMATORS, grpo_advantages, rae_advantages, rloo_advantages
 from sparring.learn.evaluation import play_eval, summarize_eval
-from sparring.learn.opponents import CHECKPOINT_SOURCES, POOL_SAMPLINGS, SELF, CheckpointOpponents, OpponentMix
+from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, CheckpointOpponents, OpponentMix
 from sparring.refs import parse_ref
 from sparring.store import RunStore
 
@@ -192,8 +192,6 @@ class TrainConfig:
         if self.game_weights and (min(self.game_weights) < 0 or sum(self.game_weights) <= 0):
             raise SparringError(f"game_weights must be >= 0 with a positive sum, got {list(self.game_weights)}")
         made = [make_game(g) for g in self.games]  # an unknown game raises a SparringError naming the known ones
-        if self.pool_sampling not in POOL_SAMPLINGS:
-            raise SparringError(f"pool_sampling '{self.pool_sampling}' unknown: use {' or '.join(POOL_SAMPLINGS)}")
         if self.eval_exploitability is None:  # on for Kuhn poker, when no other game fits too
             object.__setattr__(self, "eval_exploitability",
                                any(g.spec.id == "kuhn_poker" for g in made) and _exploitability_fits(self.games))
@@ -201,12 +199,11 @@ class TrainConfig:
             _exploitability_game(self.games)  # refuses when no game, or more than one, fits
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise SparringError("tensorboard=true needs the tensorboard package: pip install tensorboard")
-        if self.mode not in ("free", "scored"):
-            raise SparringError(f"mode '{self.mode}' unknown: use mode=free or mode=scored")
         if self.temperature <= 0:
             raise SparringError(
                 f"temperature {self.temperature}: training needs a sampling policy, set temperature > 0 (e.g. 1.0)"
             )
+        self.llm_config()  # the agent's own checks: mode, reasoning, token budget
         if self.games_per_step < 1:
             raise SparringError(
                 f"games_per_step={self.games_per_step} gives a batch smaller than one turn: set games_per_step >= 1"
@@ -229,12 +226,7 @@ class TrainConfig:
                     f"opponent '{ref}' unknown: use self, pool, latest (training only) or a fixed agent: "
                     f"{', '.join(k for k in AGENT_KINDS if k != 'human')}"
                 )
-        if self.opponent_weights and len(self.opponent_weights) != len(self.opponents):
-            raise SparringError(
-                f"{len(self.opponents)} opponents but {len(self.opponent_weights)} weights: give one weight each, or none"
-            )
-        if self.opponent_weights and (min(self.opponent_weights) < 0 or sum(self.opponent_weights) <= 0):
-            raise SparringError(f"opponent_weights must be >= 0 with a positive sum, got {self.opponent_weights}")
+        OpponentMix(self.opponents, self.weights, self.pool_size, self.pool_sampling)  # weights, pool sampling
         for name, value, low in (("steps", self.steps, 0), ("ppo_epochs", self.ppo_epochs, 1),
                                  ("lora_r", self.lora_r, 1), ("pool_size", self.pool_size, 1),
                                  ("eval_every", self.eval_every, 0), ("eval_games", self.eval_games, 1),
@@ -257,8 +249,6 @@ class TrainConfig:
             raise SparringError(
                 f"full fine-tuning in {self.dtype} loses small updates in rounding: use dtype=float32 (or auto), or lora=true"
             )
-        if self.reasoning and self.mode == "scored":
-            raise SparringError("scored choice cannot reason first: use mode=free with reasoning=true")
         if not self.out and not self.resume:
             raise SparringError("no run directory: set out=DIR for a new run or resume=DIR to continue one")
         if self.out and self.resume and Path(self.out) != Path(self.resume):
