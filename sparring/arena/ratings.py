@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sparring.arena.results import outcome
+from sparring.arena.results import outcome_score
 from sparring.arena.tournament import PayoffMatrix, agent_names, payoff_matrix
 from sparring.errors import SparringError
 from sparring.games.core import GameSpec
@@ -130,7 +130,7 @@ def pair_scores(
         first = 0 if position[a] < position[b] else 1  # seat of the lower-index agent
         i, j = position[match["seats"][first]], position[match["seats"][1 - first]]
         if score == "win":
-            s = {"win": 1.0, "draw": 0.5, "loss": 0.0}[outcome(match["returns"], first)]
+            s = outcome_score(match["returns"], first)
         else:
             margin = match["returns"][first] - match["returns"][1 - first]
             s = min(1.0, max(0.0, 0.5 + margin / (2 * (hi - lo))))

@@ -44,6 +44,11 @@ def outcome(returns: list[float], seat: int) -> str:
     return "win" if returns.count(best) == 1 else "draw"
 
 
+def outcome_score(returns: list[float], seat: int) -> float:
+    """The seat's result as a score: 1 for a win, 1/2 for a draw, 0 for a loss."""
+    return {"win": 1.0, "draw": 0.5, "loss": 0.0}[outcome(returns, seat)]
+
+
 def summarize(matches: list[dict[str, Any]]) -> list[AgentSummary]:
     """One summary per agent name, in order of first appearance. A match where both
     seats are the same agent counts once per seat."""

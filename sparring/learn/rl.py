@@ -44,7 +44,7 @@ import torch
 
 from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rotating_seats
-from sparring.arena.results import outcome
+from sparring.arena.results import outcome_score
 from sparring.backends.embedded import embedded_model_dir
 from sparring.errors import SparringError
 from sparring.games.registry import split_version
@@ -545,8 +545,8 @@ class Trainer:
             played = play_matches(lambda i: self.games[game_of[i]], lambda i: seating[game_of[i]](i), indices,
                                   config.seed, self.rule, concurrency=len(indices), on_match_end=write)
             if key in checkpoint.values():
-                outcomes = [outcome(r.returns, r.seats.index(POLICY_NAME)) for r in played]
-                self.mix.record(key, sum({"win": 1.0, "draw": 0.5}.get(o, 0.0) for o in outcomes), len(played))
+                score = sum(outcome_score(r.returns, r.seats.index(POLICY_NAME)) for r in played)
+                self.mix.record(key, score, len(played))
             results += played
         return results
 
