@@ -62,6 +62,16 @@ def main() -> None:
         sys.exit(2)
 
 
+def default_run_dir(kind: str) -> str:
+    """Where a run goes when no --out is given: runs/<kind>-<time>."""
+    return f"runs/{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def progress_bar(disable: bool = False) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=console, disable=disable)
+
+
 # ---- games and agents ------------------------------------------------------------
 
 
@@ -143,7 +153,7 @@ def run_play(config) -> Path:
         seat_agents = [factory.make(ref) for ref in config.players]
         if len(seat_agents) != game.spec.players:
             raise SparringError(f"{game.spec.name} needs {game.spec.players} players, got {len(seat_agents)}: give one --players entry per seat")
-        run_dir = Path(config.out or f"runs/{game.spec.id}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = Path(config.out or default_run_dir(game.spec.id))
         store = RunStore(run_dir, create=True)
         store.start(config_dict(config))
         done = store.finished_indices()
@@ -151,10 +161,7 @@ def run_play(config) -> Path:
         if done:
             console.print(f"continuing {run_dir}: {len(done)} of {config.games} matches already stored")
         interactive = any(ref.strip() == "human" for ref in config.players)
-        with Progress(
-            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            console=console, disable=interactive or not todo,
-        ) as progress:
+        with progress_bar(disable=interactive or not todo) as progress:
             task = progress.add_task(game.spec.name, total=config.games, completed=len(done))
 
             def on_match_end(result):
@@ -188,12 +195,10 @@ def print_results(store, backend_stats: dict | None = None) -> None:
     table = Table(title=f"{matches[0]['game']}: {len(matches)} matches")
     for column in ("agent", "games", "win", "draw", "loss", "mean return (95% CI)", "invalid answers", "forfeits"):
         table.add_column(column, justify="left" if column == "agent" else "right")
-    turns_by_agent: dict[str, int] = {}
-    for row in store.db.execute("SELECT agent, COUNT(*) FROM turns WHERE forced = 0 GROUP BY agent"):
-        turns_by_agent[row[0]] = row[1]
+    answers_by_agent = store.answers_by_agent()
     for s in summarize(matches):
         mean, half = s.mean_return
-        answers = turns_by_agent.get(s.agent, 0)
+        answers = answers_by_agent.get(s.agent, (0, 0))[0]
         rate = f" ({s.invalid / answers:.0%})" if answers else ""
         table.add_row(
             escape(s.agent), str(s.games), str(s.wins), str(s.draws), str(s.losses),
@@ -287,7 +292,7 @@ def demo(
     from sparring.learn.evaluation import paired_change, play_eval, policy_outcomes
     from sparring.learn.rl import POLICY_NAME, TrainConfig, Trainer
 
-    run_dir = out or Path(f"runs/demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    run_dir = out or Path(default_run_dir("demo"))
     config = TrainConfig(
         game="kuhn_poker", mode="free", steps=steps, games_per_step=32, lr=1e-3,
         eval_every=0, checkpoint_every=steps, out=str(run_dir),
@@ -347,10 +352,9 @@ def tournament(
     factory = AgentFactory(the_game)
     try:
         field = [factory.make(ref) for ref in agents]
-        run_dir = Path(out or f"runs/tournament-{the_game.spec.id}-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir = Path(out or default_run_dir(f"tournament-{the_game.spec.id}"))
         store = RunStore(run_dir, create=True)
-        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console) as progress:
+        with progress_bar() as progress:
             task = progress.add_task(f"{the_game.spec.name} tournament", total=None)
             result = run_tournament(
                 the_game, field, n_games, seed=seed, mode=mode, store=store,
@@ -422,7 +426,7 @@ def train(
         "eval_games": eval_games, "seed": seed, "out": out, "resume": resume,
     }
     if config is None and out is None and resume is None:
-        overrides["out"] = f"runs/train-{time.strftime('%Y%m%d-%H%M%S')}"
+        overrides["out"] = default_run_dir("train")
     run_dir = run_training(load_config(TrainConfig, config, overrides), console=console)
     console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
 

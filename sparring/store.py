@@ -138,6 +138,12 @@ class RunStore:
             for r in rows
         ]
 
+    def answers_by_agent(self) -> dict[str, tuple[int, int]]:
+        """agent -> (answers given, answers rejected as invalid); random moves played
+        for an agent after its retries ran out are not its answers."""
+        rows = self.db.execute("SELECT agent, COUNT(*), SUM(valid = 0) FROM turns WHERE forced = 0 GROUP BY agent")
+        return {agent: (n, bad) for agent, n, bad in rows}
+
     def turns(self, match_index: int | None = None) -> Iterator[dict[str, Any]]:
         query = f"SELECT {','.join(_TURN_COLUMNS)} FROM turns"
         args: tuple = ()

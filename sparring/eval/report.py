@@ -161,8 +161,7 @@ def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament
     doc.text("Pooled over every finished match and seat. Mean return with its normal-approximation "
              "95% interval; the invalid rate is rejected answers over all answers the agent gave "
              "(random moves played for it after its retries ran out are not answers).")
-    answers = {agent: (n, bad) for agent, n, bad in store.db.execute(
-        "SELECT agent, COUNT(*), SUM(valid = 0) FROM turns WHERE forced = 0 GROUP BY agent")}
+    answers = store.answers_by_agent()
     rows, summaries = [], summarize(matches)
     for s in summaries:
         mean, half = s.mean_return
