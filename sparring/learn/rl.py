@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import importlib.util
 import json
 import math
@@ -789,6 +790,7 @@ def eval_label(game: str, opponent: str, n_games: int) -> str:
     return opponent if n_games == 1 else f"{game} vs {opponent}"
 
 
+@functools.cache  # the config, its default and the trainer all ask; each walk is a whole game tree
 def _exploitability_game(games: tuple[str, ...]) -> str:
     """The one game of `games` whose exploitability can be measured (a small
     imperfect-information OpenSpiel game), or a SparringError saying why none or

@@ -1,5 +1,6 @@
-"""Shared helpers for the agent tests: a plain match loop (kept apart from the
-arena, so agent tests do not depend on it) and a per-session solver cache."""
+"""Shared helper for the agent tests: a plain match loop, kept apart from the
+arena so agent tests do not depend on it (solver caches go to the session's
+throw-away cache, tests/conftest.py)."""
 
 from __future__ import annotations
 
