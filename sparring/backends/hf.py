@@ -4,7 +4,6 @@ that RL needs), and batched scoring of candidate answers."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
 
 from sparring.backends.base import Completion, GenerationRequest, ScoredOption, ScoreRequest
 from sparring.errors import SparringError
@@ -70,6 +70,57 @@ def resolve_model_dir(path: str | Path) -> Path:
         "save_pretrained writes), a LoRA adapter directory, or a training checkpoint "
         "such as runs/t1/checkpoints/latest"
     )
+
+
+def length_groups(lengths: list[int], overhead: int = 64, most: int | None = None) -> list[list[int]]:
+    """Row indices in groups of similar length, so that padding each group to its
+    longest row wastes little compute: rows sorted by length, cut where the padded
+    tokens plus `overhead` tokens per group (a forward pass's fixed cost) are fewest;
+    at most `most` rows a group."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    best, cut = [0] + [None] * len(order), [0] * (len(order) + 1)  # best[k]: cost of the first k rows
+    for end in range(1, len(order) + 1):
+        for start in range(max(0, end - most) if most else 0, end):
+            cost = best[start] + overhead + (end - start) * lengths[order[end - 1]]
+            if best[end] is None or cost < best[end]:
+                best[end], cut[end] = cost, start
+    groups, end = [], len(order)
+    while end:
+        groups.append(order[cut[end] : end])
+        end = cut[end]
+    return groups[::-1]
+
+
+class _RoomyLayer(DynamicLayer):
+    """One layer's keys and values in buffers with room for the tokens still to
+    come: a decode step writes its position in place instead of concatenating,
+    which copied the whole cache at every step."""
+
+    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
+        super().__init__()
+        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
+        self._buffers, self._length = (keys, values), length  # [B, kv heads, capacity, head dim]
+        self._expose()
+
+    def _expose(self) -> None:
+        self.keys, self.values = (b[:, :, : self._length] for b in self._buffers)
+
+    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
+        start, end = self._length, self._length + key_states.shape[-2]
+        if end > self._buffers[0].shape[2]:  # out of room: grow, doubling
+            grown = [b.new_zeros((*b.shape[:2], 2 * end, b.shape[3])) for b in self._buffers]
+            for new, old in zip(grown, self._buffers):
+                new[:, :, :start] = old[:, :, :start]
+            self._buffers = tuple(grown)
+        self._buffers[0][:, :, start:end] = key_states
+        self._buffers[1][:, :, start:end] = value_states
+        self._length = end
+        self._expose()
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self._buffers = tuple(b[indices] for b in self._buffers)
+        self._expose()
 
 
 @dataclass(frozen=True)
@@ -148,8 +199,8 @@ class HFBackend:
         generators = [torch.Generator().manual_seed(r.seed) for r in requests]
         active = [i for i, r in enumerate(requests) if r.max_new_tokens > 0]  # rows still sampling
         if active:
-            cache, mask, next_position, logits, _ = self._prefill([prompts[i] for i in active])
-            logits = logits[:, -1, :]
+            room = max(requests[i].max_new_tokens for i in active)
+            cache, mask, next_position, logits = self._prefill([prompts[i] for i in active], room)
         while active:
             tokens, token_logprobs = _sample(logits, [requests[i] for i in active], [generators[i] for i in active])
             keep = []
@@ -184,29 +235,61 @@ class HFBackend:
             for toks, lps, prompt in zip(sampled, logprobs, prompts)
         ]
 
-    def _prefill(self, prompts: list[list[int]], keep: int = 1, head_limit: int | None = None):
-        """Run the prompts; return (cache, mask, next positions, logits of the last
-        `keep` positions [B, keep, V], the left-padded tail ids [B, T]).
+    def _prefill(self, prompts: list[list[int]], room: int):
+        """Run the prompts for generation; return (cache with room for `room` more
+        tokens per row, attention mask [B, W], next positions [B, 1], last logits [B, V]).
+
+        Rows are run in groups of similar length (`length_groups`) and their keys
+        and values gathered into one left-padded cache for batched decoding.
+        """
+        head = self._shared_prefix(prompts)
+        tails = [p[len(head) :] for p in prompts]
+        width = max(len(t) for t in tails)
+        batch, stop = len(prompts), len(head) + width
+        _, tail_mask = left_pad(tails, self.pad_id, self.config.device)
+        mask = torch.cat([torch.ones((batch, len(head)), dtype=torch.long, device=tail_mask.device), tail_mask], dim=1)
+        logits = torch.empty((batch, self.model.config.vocab_size))
+        buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for rows in length_groups([len(t) for t in tails]):
+            output, _ = self._forward([tails[i] for i in rows], head, keep=1)
+            logits[rows] = output.logits[:, -1, :].float().cpu()
+            index = torch.tensor(rows, device=self.config.device)
+            for layer_index, layer in enumerate(output.past_key_values.layers):
+                if len(buffers) <= layer_index:  # [B, kv heads, head + width + room, head dim]
+                    size = (batch, layer.keys.shape[1], stop + room, layer.keys.shape[3])
+                    buffers.append((layer.keys.new_zeros(size), layer.values.new_zeros(size)))
+                keys, values = buffers[layer_index]
+                group_width = layer.keys.shape[2] - len(head)  # right-aligned: pads stay zero and masked
+                keys[index, :, : len(head)], values[index, :, : len(head)] = layer.keys[:, :, : len(head)], layer.values[:, :, : len(head)]
+                keys[index, :, stop - group_width : stop] = layer.keys[:, :, len(head) :]
+                values[index, :, stop - group_width : stop] = layer.values[:, :, len(head) :]
+        cache = Cache(layers=[_RoomyLayer(keys, values, stop) for keys, values in buffers])
+        next_position = len(head) + tail_mask.sum(dim=1, keepdim=True)
+        return cache, mask, next_position, logits
+
+    def _forward(self, tails: list[list[int]], head: list[int], keep: int):
+        """One forward pass over left-padded `tails` after the cached `head`; return
+        (the model output with the logits of the last `keep` positions, the padded tail ids).
 
         Prompts of one game share a long head (system prompt, rules): its keys and
-        values are computed once, kept for later calls, and copied to every row, so
-        only the rows' own tails are run. The head is at most `head_limit` tokens.
+        values are computed once, kept for later calls, and shared by every row, so
+        only the rows' own tails are run.
         """
-        shared = self._shared_prefix(prompts, head_limit)
-        tails = [p[len(shared) :] for p in prompts]
         ids, tail_mask = left_pad(tails, self.pad_id, self.config.device)  # [B, T]
-        batch = len(prompts)
-        if shared:
-            cache = copy.deepcopy(self._prefix_cache)
-            cache.batch_repeat_interleave(batch)
-            head_mask = torch.ones((batch, len(shared)), dtype=torch.long, device=ids.device)
+        batch = len(tails)
+        if head:
+            cache = DynamicCache(ddp_cache_data=[
+                (layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
+                for layer in self._prefix_cache.layers
+            ])
+            head_mask = torch.ones((batch, len(head)), dtype=torch.long, device=ids.device)
             mask = torch.cat([head_mask, tail_mask], dim=1)
         else:
             cache, mask = None, tail_mask
-        position = len(shared) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+        position = len(head) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
-        return output.past_key_values, mask, position[:, -1:] + 1, output.logits.float().cpu(), ids.cpu()
+        return output, ids.cpu()
 
     def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
         """The cached head if every prompt starts with it; else a new head common to
@@ -233,6 +316,8 @@ class HFBackend:
         """Per request, per option: the prompt and option token ids exactly as scored
         and each option token's log-prob (temperature 1)."""
         rows, spans, owners = [], [], []
+        if not any(request.options for request in requests):
+            return [[] for _ in requests]
         for r_index, request in enumerate(requests):
             prompt = self.prompt_ids(request.messages)
             for option in request.options:
@@ -240,24 +325,22 @@ class HFBackend:
                 rows.append((prompt, option_ids))
                 spans.append(len(option_ids))
                 owners.append(r_index)
-        scored: list[ScoredOption] = []
-        for start in range(0, len(rows), self.config.max_batch):
-            chunk, chunk_spans = rows[start : start + self.config.max_batch], spans[start : start + self.config.max_batch]
+        # The cached head stops where the shortest prompt ends, so every row's tail
+        # holds the position that predicts its option's first token.
+        head = self._shared_prefix([p + o for p, o in rows], limit=min(len(p) for p, _ in rows) - 1)
+        scored: list[ScoredOption | None] = [None] * len(rows)
+        for group in length_groups([len(p) + len(o) - len(head) for p, o in rows], most=self.config.max_batch):
             # Options sit at the end of left-padded rows: only the last `keep` positions
-            # predict option tokens, so the vocabulary projection runs on those alone;
-            # the cached head stops where the shortest prompt ends.
-            keep = max(chunk_spans) + 1
-            _, _, _, logits, ids = self._prefill(
-                [prompt + option for prompt, option in chunk], keep=keep,
-                head_limit=min(len(prompt) for prompt, _ in chunk) - 1,
-            )  # logits [B, keep, V]
-            logp = torch.log_softmax(logits[:, :-1], dim=-1)  # position t predicts token t+1
+            # predict option tokens, so the vocabulary projection runs on those alone.
+            keep = max(spans[i] for i in group) + 1
+            output, ids = self._forward([(rows[i][0] + rows[i][1])[len(head) :] for i in group], head, keep=keep)
+            logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
             targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
-            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [B, keep-1]
-            for i, n_option in enumerate(chunk_spans):
-                prompt, option = chunk[i]
-                values = token_logp[i, token_logp.shape[1] - n_option :].tolist() if n_option else []
-                scored.append(ScoredOption(prompt, option, values))
+            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
+            for row, i in enumerate(group):
+                prompt, option = rows[i]
+                values = token_logp[row, token_logp.shape[1] - spans[i] :].tolist() if spans[i] else []
+                scored[i] = ScoredOption(prompt, option, values)
         result: list[list[ScoredOption]] = [[] for _ in requests]
         for owner, option in zip(owners, scored):
             result[owner].append(option)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sparring.backends.base import GenerationRequest, ScoreRequest
-from sparring.backends.hf import HFBackend, HFConfig
+from sparring.backends.hf import HFBackend, HFConfig, _RoomyLayer, length_groups
 from sparring.errors import SparringError
 
 MESSAGES = (("user", "Pick a number."),)
@@ -103,3 +103,36 @@ def test_scores_with_the_cached_head_equal_a_plain_forward_pass(backend):
                 logp = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0, :-1].float(), -1)
             expected = sum(float(logp[t - 1, ids[t]]) for t in range(len(prompt), len(ids)))
             assert score == pytest.approx(expected, abs=1e-3)
+
+
+def test_length_groups_trade_padding_against_passes():
+    """Rows 10, 100, 11, 101 tokens long: two groups cost 64 + 2*11 + 64 + 2*101 = 352
+    padded tokens, one group 64 + 4*101 = 468; a dearer pass makes one group best."""
+    assert length_groups([10, 100, 11, 101], overhead=64) == [[0, 2], [1, 3]]
+    assert length_groups([10, 100, 11, 101], overhead=1000) == [[0, 2, 1, 3]]
+    assert length_groups([10, 100, 11, 101], overhead=1000, most=2) == [[0, 2], [1, 3]]
+    assert length_groups([]) == []
+
+
+def test_roomy_cache_layer_writes_in_place_and_grows():
+    keys, values = torch.zeros(2, 1, 3, 4), torch.zeros(2, 1, 3, 4)
+    first = torch.randn(2, 1, 2, 4)
+    keys[:, :, :2], values[:, :, :2] = first, -first
+    layer = _RoomyLayer(keys, values, length=2)
+    more = torch.randn(2, 1, 5, 4)  # past the room left: the buffers grow
+    got_keys, got_values = layer.update(more, -more)
+    assert torch.equal(got_keys, torch.cat([first, more], dim=2))
+    assert torch.equal(got_values, -torch.cat([first, more], dim=2))
+    assert layer.get_seq_length() == 7
+    layer.batch_select_indices(torch.tensor([1]))
+    assert torch.equal(layer.keys, torch.cat([first, more], dim=2)[1:])
+
+
+def test_rows_of_very_different_lengths_sample_as_they_would_alone(backend):
+    """Rows prefilled in different length groups and decoded together match one-at-a-time runs."""
+    requests = [GenerationRequest((("user", "word " * n),), max_new_tokens=6, seed=n) for n in (1, 40, 2, 80)]
+    together = backend.generate(requests)
+    for request, batched in zip(requests, together):
+        alone = backend.generate([request])[0]
+        assert batched.token_ids == alone.token_ids
+        assert batched.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
