@@ -18,6 +18,8 @@ from sparring.errors import SparringError
 
 
 _MIN_SHARED_PREFIX = 16  # shorter shared heads are not worth a cached forward pass
+_PASS_COST = 64  # a forward pass's fixed cost, in tokens of prefill (weights read once more)
+_BRANCH_HEADS = 8  # branch heads kept for later calls
 
 
 def free_cores() -> int:
@@ -72,7 +74,7 @@ def resolve_model_dir(path: str | Path) -> Path:
     )
 
 
-def length_groups(lengths: list[int], overhead: int = 64, most: int | None = None) -> list[list[int]]:
+def length_groups(lengths: list[int], overhead: int = _PASS_COST, most: int | None = None) -> list[list[int]]:
     """Row indices in groups of similar length, so that padding each group to its
     longest row wastes little compute: rows sorted by length, cut where the padded
     tokens plus `overhead` tokens per group (a forward pass's fixed cost) are fewest;
@@ -169,6 +171,7 @@ class HFBackend:
         self._prefix_ids: list[int] = []  # the cached shared head of recent prompts
         self._prefix_cache = None
         self._last_prompt: list[int] = []
+        self._branch_caches: dict[tuple[int, ...], DynamicCache] = {}  # longer heads of row groups, oldest first
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -239,48 +242,48 @@ class HFBackend:
         """Run the prompts for generation; return (cache with room for `room` more
         tokens per row, attention mask [B, W], next positions [B, 1], last logits [B, V]).
 
-        Rows are run in groups of similar length (`length_groups`) and their keys
-        and values gathered into one left-padded cache for batched decoding.
+        Rows are run in groups that share a cached head (`_head_groups`) and have
+        similar lengths (`length_groups`); each group's keys and values are copied
+        right-aligned into one cache for batched decoding.
         """
-        head = self._shared_prefix(prompts)
-        tails = [p[len(head) :] for p in prompts]
-        width = max(len(t) for t in tails)
-        batch, stop = len(prompts), len(head) + width
-        _, tail_mask = left_pad(tails, self.pad_id, self.config.device)
-        mask = torch.cat([torch.ones((batch, len(head)), dtype=torch.long, device=tail_mask.device), tail_mask], dim=1)
+        batch = len(prompts)
+        runs = []  # (head, rows, model output, tail mask)
+        for head, members in self._head_groups(prompts, [len(p) - 1 for p in prompts]):
+            for group in length_groups([len(prompts[i]) - len(head) for i in members]):
+                rows = [members[g] for g in group]
+                output, _, tail_mask = self._forward([prompts[i][len(head) :] for i in rows], head, keep=1)
+                runs.append((head, rows, output, tail_mask))
+        width = max(len(head) + tail_mask.shape[1] for head, _, _, tail_mask in runs)
+        mask = torch.zeros((batch, width), dtype=torch.long, device=self.config.device)
+        next_position = torch.zeros((batch, 1), dtype=torch.long, device=self.config.device)
         logits = torch.empty((batch, self.model.config.vocab_size))
         buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for rows in length_groups([len(t) for t in tails]):
-            output, _ = self._forward([tails[i] for i in rows], head, keep=1)
-            logits[rows] = output.logits[:, -1, :].float().cpu()
+        for head, rows, output, tail_mask in runs:
             index = torch.tensor(rows, device=self.config.device)
+            start = width - len(head) - tail_mask.shape[1]  # pads on the left stay zero and masked
+            mask[index, start : start + len(head)] = 1
+            mask[index, start + len(head) :] = tail_mask
+            next_position[index, 0] = len(head) + tail_mask.sum(dim=1)
+            logits[rows] = output.logits[:, -1, :].float().cpu()
             for layer_index, layer in enumerate(output.past_key_values.layers):
-                if len(buffers) <= layer_index:  # [B, kv heads, head + width + room, head dim]
-                    size = (batch, layer.keys.shape[1], stop + room, layer.keys.shape[3])
+                if len(buffers) <= layer_index:  # [B, kv heads, width + room, head dim]
+                    size = (batch, layer.keys.shape[1], width + room, layer.keys.shape[3])
                     buffers.append((layer.keys.new_zeros(size), layer.values.new_zeros(size)))
                 keys, values = buffers[layer_index]
-                group_width = layer.keys.shape[2] - len(head)  # right-aligned: pads stay zero and masked
-                keys[index, :, : len(head)], values[index, :, : len(head)] = layer.keys[:, :, : len(head)], layer.values[:, :, : len(head)]
-                keys[index, :, stop - group_width : stop] = layer.keys[:, :, len(head) :]
-                values[index, :, stop - group_width : stop] = layer.values[:, :, len(head) :]
-        cache = Cache(layers=[_RoomyLayer(keys, values, stop) for keys, values in buffers])
-        next_position = len(head) + tail_mask.sum(dim=1, keepdim=True)
+                keys[index, :, start:width], values[index, :, start:width] = layer.keys, layer.values
+        cache = Cache(layers=[_RoomyLayer(keys, values, width) for keys, values in buffers])
         return cache, mask, next_position, logits
 
     def _forward(self, tails: list[list[int]], head: list[int], keep: int):
         """One forward pass over left-padded `tails` after the cached `head`; return
-        (the model output with the logits of the last `keep` positions, the padded tail ids).
-
-        Prompts of one game share a long head (system prompt, rules): its keys and
-        values are computed once, kept for later calls, and shared by every row, so
-        only the rows' own tails are run.
-        """
-        ids, tail_mask = left_pad(tails, self.pad_id, self.config.device)  # [B, T]
+        (the model output with the logits of the last `keep` positions, the padded
+        tail ids [B, T], their mask [B, T])."""
+        ids, tail_mask = left_pad(tails, self.pad_id, self.config.device)
         batch = len(tails)
         if head:
             cache = DynamicCache(ddp_cache_data=[
                 (layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
-                for layer in self._prefix_cache.layers
+                for layer in self._head_cache(head).layers
             ])
             head_mask = torch.ones((batch, len(head)), dtype=torch.long, device=ids.device)
             mask = torch.cat([head_mask, tail_mask], dim=1)
@@ -289,7 +292,48 @@ class HFBackend:
         position = len(head) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
-        return output, ids.cpu()
+        return output, ids.cpu(), tail_mask
+
+    def _head_groups(self, prompts: list[list[int]], limits: list[int]) -> list[tuple[list[int], list[int]]]:
+        """Rows grouped by the head whose keys and values they share: [(head, rows)].
+
+        Prompts of one game share a long head (system prompt, rules) that is kept
+        for later calls (`_shared_prefix`), so only the rows' own parts are run.
+        Below it, rows that go on alike (the same seat of the same game, or one game
+        of several) share a longer head, run once for the group when the tokens it
+        saves outweigh a forward pass. Row i's head is at most `limits[i]` long.
+        """
+        root = self._shared_prefix(prompts, min(limits))
+        branches: dict[int | None, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            branches.setdefault(prompt[len(root)] if limits[i] > len(root) else None, []).append(i)
+        groups = []
+        for token, rows in branches.items():
+            head = root
+            if token is not None and len(rows) > 1:
+                length = min(min(limits[i] for i in rows), *(_common_length(prompts[rows[0]], prompts[i]) for i in rows[1:]))
+                if (len(rows) - 1) * (length - len(root)) > _PASS_COST:
+                    head = prompts[rows[0]][:length]
+            groups.append((head, rows))
+        return groups
+
+    def _head_cache(self, head: list[int]):
+        """Keys and values of `head`: the shared head's, or a branch's run on top of
+        it and kept among the most recent few."""
+        if head == self._prefix_ids:
+            return self._prefix_cache
+        key = tuple(head)
+        if key not in self._branch_caches:
+            root = self._prefix_ids if head[: len(self._prefix_ids)] == self._prefix_ids else []
+            cache = DynamicCache(ddp_cache_data=[(layer.keys, layer.values) for layer in self._prefix_cache.layers]) if root else None
+            ids = torch.tensor([head[len(root) :]], device=self.config.device)
+            position = torch.arange(len(root), len(head), device=self.config.device).unsqueeze(0)
+            cache = self.model(input_ids=ids, position_ids=position, past_key_values=cache,
+                               use_cache=True, logits_to_keep=1).past_key_values
+            if len(self._branch_caches) >= _BRANCH_HEADS:
+                self._branch_caches.pop(next(iter(self._branch_caches)))  # the oldest
+            self._branch_caches[key] = cache
+        return self._branch_caches[key]
 
     def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
         """The cached head if every prompt starts with it; else a new head common to
@@ -325,22 +369,23 @@ class HFBackend:
                 rows.append((prompt, option_ids))
                 spans.append(len(option_ids))
                 owners.append(r_index)
-        # The cached head stops where the shortest prompt ends, so every row's tail
-        # holds the position that predicts its option's first token.
-        head = self._shared_prefix([p + o for p, o in rows], limit=min(len(p) for p, _ in rows) - 1)
+        # A row's head stops before its prompt ends, so its tail holds the position
+        # that predicts the option's first token.
         scored: list[ScoredOption | None] = [None] * len(rows)
-        for group in length_groups([len(p) + len(o) - len(head) for p, o in rows], most=self.config.max_batch):
-            # Options sit at the end of left-padded rows: only the last `keep` positions
-            # predict option tokens, so the vocabulary projection runs on those alone.
-            keep = max(spans[i] for i in group) + 1
-            output, ids = self._forward([(rows[i][0] + rows[i][1])[len(head) :] for i in group], head, keep=keep)
-            logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
-            targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
-            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
-            for row, i in enumerate(group):
-                prompt, option = rows[i]
-                values = token_logp[row, token_logp.shape[1] - spans[i] :].tolist() if spans[i] else []
-                scored[i] = ScoredOption(prompt, option, values)
+        for head, members in self._head_groups([p + o for p, o in rows], [len(p) - 1 for p, _ in rows]):
+            for group in length_groups([len(rows[i][0]) + spans[i] - len(head) for i in members], most=self.config.max_batch):
+                group = [members[g] for g in group]
+                # Options sit at the end of left-padded rows: only the last `keep` positions
+                # predict option tokens, so the vocabulary projection runs on those alone.
+                keep = max(spans[i] for i in group) + 1
+                output, ids, _ = self._forward([(rows[i][0] + rows[i][1])[len(head) :] for i in group], head, keep=keep)
+                logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
+                targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
+                token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
+                for row, i in enumerate(group):
+                    prompt, option = rows[i]
+                    values = token_logp[row, token_logp.shape[1] - spans[i] :].tolist() if spans[i] else []
+                    scored[i] = ScoredOption(prompt, option, values)
         result: list[list[ScoredOption]] = [[] for _ in requests]
         for owner, option in zip(owners, scored):
             result[owner].append(option)
@@ -350,6 +395,7 @@ class HFBackend:
         """Call after changing the model's weights: drops keys and values cached
         under the old weights."""
         self._prefix_ids, self._prefix_cache, self._last_prompt = [], None, []
+        self._branch_caches.clear()
 
     def close(self) -> None:
         self.model = None

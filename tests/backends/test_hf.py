@@ -136,3 +136,36 @@ def test_rows_of_very_different_lengths_sample_as_they_would_alone(backend):
         alone = backend.generate([request])[0]
         assert batched.token_ids == alone.token_ids
         assert batched.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def _two_seat_messages(k: int):
+    """Prompts of one game from two seats: a shared head, a long seat-specific part, a short own part."""
+    seat = "red" if k % 2 else "blue"
+    return (("system", "Rules of the game. " * 10), ("user", f"You hold the {seat} pieces. " * 10 + f"Turn {k}."))
+
+
+def test_rows_that_branch_share_a_longer_head_and_change_nothing(backend):
+    requests = [GenerationRequest(_two_seat_messages(k), max_new_tokens=6, seed=k) for k in range(6)]
+    backend.weights_changed()
+    batched = backend.generate(requests)
+    assert backend._branch_caches  # each seat's part was run once, not once per row
+    for request, together in zip(requests, batched):
+        backend.weights_changed()
+        alone = backend.generate([request])[0]
+        assert together.token_ids == alone.token_ids
+        assert together.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def test_scores_under_branch_heads_equal_a_plain_forward_pass(backend):
+    requests = [ScoreRequest(_two_seat_messages(k), ("Answer: pass", "Answer: bet")) for k in range(6)]
+    backend.weights_changed()
+    scores = backend.score(requests)
+    assert backend._branch_caches
+    for request, options in zip(requests, scores):
+        prompt = backend.prompt_ids(request.messages)
+        for option in options:
+            ids = prompt + option.token_ids
+            with torch.no_grad():
+                logp = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0, :-1].float(), -1)
+            expected = sum(float(logp[t - 1, ids[t]]) for t in range(len(prompt), len(ids)))
+            assert option.total == pytest.approx(expected, abs=1e-3)
