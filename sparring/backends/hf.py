@@ -171,7 +171,7 @@ class HFBackend:
         self._prefix_ids: list[int] = []  # the cached shared head of recent prompts
         self._prefix_cache = None
         self._last_prompt: list[int] = []
-        self._branch_caches: dict[tuple[int, ...], DynamicCache] = {}  # longer heads of row groups, oldest first
+        self._branch_caches: dict[tuple[int, ...], DynamicCache] = {}  # longer heads of row groups, least recently used first
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -318,8 +318,8 @@ class HFBackend:
         return groups
 
     def _head_cache(self, head: list[int]):
-        """Keys and values of `head`: the shared head's, or a branch's run on top of
-        it and kept among the most recent few."""
+        """Keys and values of `head`: the shared head's, or a branch's, run on top of
+        it and kept while among the few most recently used."""
         if head == self._prefix_ids:
             return self._prefix_cache
         key = tuple(head)
@@ -331,9 +331,11 @@ class HFBackend:
             cache = self.model(input_ids=ids, position_ids=position, past_key_values=cache,
                                use_cache=True, logits_to_keep=1).past_key_values
             if len(self._branch_caches) >= _BRANCH_HEADS:
-                self._branch_caches.pop(next(iter(self._branch_caches)))  # the oldest
-            self._branch_caches[key] = cache
-        return self._branch_caches[key]
+                self._branch_caches.pop(next(iter(self._branch_caches)))  # the least recently used
+        else:
+            cache = self._branch_caches.pop(key)
+        self._branch_caches[key] = cache  # now the most recently used
+        return cache
 
     def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
         """The cached head if every prompt starts with it; else a new head common to
