@@ -19,7 +19,7 @@ from sparring.errors import SparringError
 
 _MIN_SHARED_PREFIX = 16  # shorter shared heads are not worth a cached forward pass
 _PASS_COST = 64  # a forward pass's fixed cost, in tokens of prefill (weights read once more)
-_BRANCH_HEADS = 8  # branch heads kept for later calls
+_HEADS_KEPT = 8  # prompt heads whose keys and values are kept for later calls
 
 
 def free_cores() -> int:
@@ -168,10 +168,9 @@ class HFBackend:
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
-        self._prefix_ids: list[int] = []  # the cached shared head of recent prompts
-        self._prefix_cache = None
+        self._prefix_ids: list[int] = []  # the head shared by recent prompts
         self._last_prompt: list[int] = []
-        self._branch_caches: dict[tuple[int, ...], DynamicCache] = {}  # longer heads of row groups, least recently used first
+        self._head_caches: dict[tuple[int, ...], DynamicCache] = {}  # keys and values per head, least recently used first
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -297,8 +296,8 @@ class HFBackend:
     def _head_groups(self, prompts: list[list[int]], limits: list[int]) -> list[tuple[list[int], list[int]]]:
         """Rows grouped by the head whose keys and values they share: [(head, rows)].
 
-        Prompts of one game share a long head (system prompt, rules) that is kept
-        for later calls (`_shared_prefix`), so only the rows' own parts are run.
+        Prompts of one game share a long head (system prompt, rules; `_shared_prefix`)
+        whose keys and values are kept for later calls, so only the rows' own parts are run.
         Below it, rows that go on alike (the same seat of the same game, or one game
         of several) share a longer head, run once for the group when the tokens it
         saves outweigh a forward pass. Row i's head is at most `limits[i]` long.
@@ -317,30 +316,28 @@ class HFBackend:
             groups.append((head, rows))
         return groups
 
-    def _head_cache(self, head: list[int]):
-        """Keys and values of `head`: the shared head's, or a branch's, run on top of
-        it and kept while among the few most recently used."""
-        if head == self._prefix_ids:
-            return self._prefix_cache
+    def _head_cache(self, head: list[int]) -> DynamicCache:
+        """Keys and values of `head`, kept while among the few most recently used.
+        A head below the shared head is run on top of it."""
         key = tuple(head)
-        if key not in self._branch_caches:
-            root = self._prefix_ids if head[: len(self._prefix_ids)] == self._prefix_ids else []
-            cache = DynamicCache(ddp_cache_data=[(layer.keys, layer.values) for layer in self._prefix_cache.layers]) if root else None
-            ids = torch.tensor([head[len(root) :]], device=self.config.device)
-            position = torch.arange(len(root), len(head), device=self.config.device).unsqueeze(0)
+        if key in self._head_caches:
+            cache = self._head_caches.pop(key)
+        else:
+            base = self._prefix_ids if len(head) > len(self._prefix_ids) and head[: len(self._prefix_ids)] == self._prefix_ids else []
+            cache = DynamicCache(ddp_cache_data=[(layer.keys, layer.values) for layer in self._head_cache(base).layers]) if base else None
+            ids = torch.tensor([head[len(base) :]], device=self.config.device)
+            position = torch.arange(len(base), len(head), device=self.config.device).unsqueeze(0)
             cache = self.model(input_ids=ids, position_ids=position, past_key_values=cache,
                                use_cache=True, logits_to_keep=1).past_key_values
-            if len(self._branch_caches) >= _BRANCH_HEADS:
-                self._branch_caches.pop(next(iter(self._branch_caches)))  # the least recently used
-        else:
-            cache = self._branch_caches.pop(key)
-        self._branch_caches[key] = cache  # now the most recently used
+            if len(self._head_caches) >= _HEADS_KEPT:
+                self._head_caches.pop(next(iter(self._head_caches)))  # the least recently used
+        self._head_caches[key] = cache  # now the most recently used
         return cache
 
     def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
-        """The cached head if every prompt starts with it; else a new head common to
-        these prompts and the previous call's (computed and cached here); else [].
-        A head leaves at least one token of each prompt, and is at most `limit` long."""
+        """The current shared head if every prompt starts with it; else a new one
+        common to these prompts and the previous call's; else []. A head leaves at
+        least one token of each prompt, and is at most `limit` long."""
         limit = min(len(p) for p in prompts) - 1 if limit is None else min(limit, min(len(p) for p in prompts) - 1)
         head = self._prefix_ids
         if head and len(head) <= limit and all(p[: len(head)] == head for p in prompts):
@@ -351,8 +348,6 @@ class HFBackend:
         if not references or length < _MIN_SHARED_PREFIX:
             return []
         self._prefix_ids = prompts[0][:length]
-        ids = torch.tensor([self._prefix_ids], device=self.config.device)
-        self._prefix_cache = self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values
         return self._prefix_ids
 
     # ---- scoring -----------------------------------------------------------------
@@ -373,14 +368,15 @@ class HFBackend:
                 owners.append(r_index)
         # A row's head stops before its prompt ends, so its tail holds the position
         # that predicts the option's first token.
+        full = [prompt + option for prompt, option in rows]
         scored: list[ScoredOption | None] = [None] * len(rows)
-        for head, members in self._head_groups([p + o for p, o in rows], [len(p) - 1 for p, _ in rows]):
-            for group in length_groups([len(rows[i][0]) + spans[i] - len(head) for i in members], most=self.config.max_batch):
+        for head, members in self._head_groups(full, [len(p) - 1 for p, _ in rows]):
+            for group in length_groups([len(full[i]) - len(head) for i in members], most=self.config.max_batch):
                 group = [members[g] for g in group]
                 # Options sit at the end of left-padded rows: only the last `keep` positions
                 # predict option tokens, so the vocabulary projection runs on those alone.
                 keep = max(spans[i] for i in group) + 1
-                output, ids, _ = self._forward([(rows[i][0] + rows[i][1])[len(head) :] for i in group], head, keep=keep)
+                output, ids, _ = self._forward([full[i][len(head) :] for i in group], head, keep=keep)
                 logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
                 targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
                 token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
@@ -396,8 +392,8 @@ class HFBackend:
     def weights_changed(self) -> None:
         """Call after changing the model's weights: drops keys and values cached
         under the old weights."""
-        self._prefix_ids, self._prefix_cache, self._last_prompt = [], None, []
-        self._branch_caches.clear()
+        self._prefix_ids, self._last_prompt = [], []
+        self._head_caches.clear()
 
     def close(self) -> None:
         self.model = None
