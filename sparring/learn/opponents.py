@@ -9,8 +9,8 @@
 - anything else is a fixed reference agent built by the AgentFactory (`random`,
   `cfr`, `mcts(simulations=50)`, `hf(path=...)`, ...).
 
-A new source is one branch in `OpponentMix.agent`. Only the policy's own turns are
-training samples; the opponent's are played, not learned from.
+The trainer turns each drawn source into agents (`Trainer._step_agents`). Only the
+policy's own turns are training samples; the opponent's are played, not learned from.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ import shutil
 import sqlite3
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from sparring.arena.results import outcome_score
 from sparring.backends.embedded import embedded_model_dir
 from sparring.errors import SparringError
 from sparring.games.registry import split_version
-from sparring.learn.advantages import ESTIMATORS, grpo_advantages, rae_advantages, rloo_advantages
+from sparring.learn.advantages import ESTIMATORS, RAE_DECAY, grpo_advantages, rae_advantages, rloo_advantages
 from sparring.learn.evaluation import play_eval, summarize_eval
 from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, CheckpointOpponents, OpponentMix
 from sparring.refs import parse_ref
@@ -101,7 +101,7 @@ class TrainConfig:
     the checkpoint, 1/2 before it is played)."""
     estimator: str = "rae"
     """Advantage estimator: rae (SPIRAL's per-role EMA baseline), grpo or rloo."""
-    rae_decay: float = 0.95
+    rae_decay: float = RAE_DECAY
     """EMA decay a of the RAE baseline b <- a*b + (1-a)*mean(R) (SPIRAL: 0.95)."""
     steps: int = 100
     """Training steps in total (a resumed run continues up to this many)."""
@@ -315,11 +315,8 @@ def completion_logprobs(model, samples: list[Sample], pad_id: int, device: str =
     from sparring.backends.hf import left_pad
 
     ids, attention = left_pad([s.prompt_ids + s.completion_ids for s in samples], pad_id, device)
-    longest = max(len(s.completion_ids) for s in samples)
-    completion_mask = torch.zeros((len(samples), longest), dtype=torch.bool)
-    for i, sample in enumerate(samples):
-        completion_mask[i, longest - len(sample.completion_ids):] = True
-    completion_mask = completion_mask.to(device)
+    _, completion_mask = left_pad([s.completion_ids for s in samples], pad_id, device)
+    completion_mask, longest = completion_mask.bool(), completion_mask.shape[1]
     position = (attention.cumsum(-1) - 1).clamp(min=0)
     # Only the last C+1 positions' logits are needed: position t predicts token t+1.
     logits = model(input_ids=ids, attention_mask=attention, position_ids=position,
@@ -409,8 +406,7 @@ class Trainer:
         self.rule = InvalidMoveRule(retries=config.invalid_retries, then="forfeit",
                                     penalty=config.invalid_penalty, opponent_reward=config.invalid_opponent_reward)
         torch.manual_seed(config.seed)  # adapter initialisation
-        self.model_path = config.model or str(embedded_model_dir())
-        self.backend = _load_backend(self.model_path, config)
+        self.backend = _load_backend(config.model or str(embedded_model_dir()), config)
         self.model = self.backend.model
         if config.lora:
             self.model = _add_lora(self.model, config)
@@ -583,11 +579,11 @@ class Trainer:
                 epoch["clip_frac"] += stats["clip_frac"] / len(samples)
             norm = torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm or math.inf)
             self.optimizer.step()
-            self.backend.weights_changed()
             for key in epoch:
                 totals[key] += epoch[key] / config.ppo_epochs
             totals["grad_norm"] += float(norm) / config.ppo_epochs
         self.optimizer.zero_grad(set_to_none=True)
+        self.backend.weights_changed()  # the arena samples from the updated policy next
         return totals
 
     @torch.no_grad()
@@ -719,7 +715,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.baselines = {(g, seat): b for g, seat, b in state["baselines"]}
         self.mix.load_state_dict(state["pool"])
-        self.rng.setstate(_as_rng_state(state["rng"]))
+        self.rng.setstate(state["rng"])
         self.step, self.next_match = state["step"], state["next_match"]
         # Games, steps and evaluations logged after this checkpoint are replayed.
         with self.store.db:
@@ -742,7 +738,7 @@ class Trainer:
             factory.close()
         if self.tensorboard is not None:
             self.tensorboard.close()
-        self.store.db.close()
+        self.store.close()
 
 
 # ---- helpers -------------------------------------------------------------------------------
@@ -846,11 +842,6 @@ def _check_compatible(stored: dict | None, config: dict, run_dir: Path) -> None:
         )
 
 
-def _as_rng_state(state):
-    """random.getstate() survives torch.save as nested lists/tuples; setstate wants tuples."""
-    return (state[0], tuple(state[1]), state[2])
-
-
 def _create_log_tables(db: sqlite3.Connection) -> None:
     with db:
         db.executescript("""
@@ -871,5 +862,5 @@ def read_train_log(run_dir: str | Path) -> tuple[list[dict[str, Any]], list[dict
         evals = [{"step": r[0], "opponent": r[1], **json.loads(r[2])}
                  for r in store.db.execute("SELECT step, opponent, metrics FROM train_evals ORDER BY step, opponent")]
     finally:
-        store.db.close()
+        store.close()
     return steps, evals
