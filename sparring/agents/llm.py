@@ -9,6 +9,7 @@ softmax of those log-likelihoods (every move legal, the distribution exact).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import time
@@ -75,9 +76,7 @@ def extract_action(text: str, legal: dict[str, int]) -> tuple[int | None, str | 
     for segment in segments:
         best: tuple[int, int, int] | None = None  # (end, length, action)
         for name, action in legal.items():
-            words = name.split()
-            pattern = r"(?<![\w])" + r"\s+".join(re.escape(w) for w in words) + r"(?![\w])"
-            for match in re.finditer(pattern, segment, re.IGNORECASE):
+            for match in _name_pattern(name).finditer(segment):
                 key = (match.end(), match.end() - match.start(), action)
                 if best is None or key[:2] > best[:2]:
                     best = key
@@ -86,6 +85,11 @@ def extract_action(text: str, legal: dict[str, int]) -> tuple[int | None, str | 
     shown = text.strip().replace("\n", " ")
     shown = shown if len(shown) <= 80 else "..." + shown[-77:]
     return None, f"no legal move named in '{shown}' (legal: {', '.join(legal)})"
+
+
+@functools.lru_cache(maxsize=None)
+def _name_pattern(name: str) -> re.Pattern:
+    return re.compile(r"(?<![\w])" + r"\s+".join(re.escape(w) for w in name.split()) + r"(?![\w])", re.IGNORECASE)
 
 
 def extract_message(text: str) -> str | None:

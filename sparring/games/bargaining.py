@@ -142,9 +142,12 @@ class BargainingState:
         if deal is None:
             return [0.0, 0.0]
         proposer, kept = deal
-        rest = tuple(c - k for c, k in zip(self.counts, kept))
-        gets = {proposer: kept, 1 - proposer: rest}
-        return [float(sum(v * n for v, n in zip(self.values[p], gets[p]))) for p in (0, 1)]
+        gets = {proposer: kept, 1 - proposer: self.rest(kept)}
+        return [float(self.value_of(p, gets[p])) for p in (0, 1)]
+
+    def rest(self, kept: tuple[int, ...]) -> tuple[int, ...]:
+        """What the other player gets when one keeps `kept`."""
+        return tuple(c - k for c, k in zip(self.counts, kept))
 
     # -- text -------------------------------------------------------------------------
 
@@ -158,7 +161,7 @@ class BargainingState:
     def view(self, player: int) -> str:
         n, who = self.game.max_turns, ("you", "they")
         pool = _items(self.counts)
-        total = self.value_of(player, self.counts)
+        total = self.game.total
         lines = [
             f"Bargaining. You and the other player split a pool of {pool}. Each of you "
             "values the items differently and knows only your own values. Take turns: "
@@ -173,8 +176,7 @@ class BargainingState:
             line = f"Turn {i}: {who[0 if me else 1]} {turn.name}"
             if turn.action >= 2:
                 kept = self.proposal_of(turn.action)
-                rest = tuple(c - k for c, k in zip(self.counts, kept))
-                mine = kept if me else rest
+                mine = kept if me else self.rest(kept)
                 line += f" (you would get {_items(mine)}, worth {self.value_of(player, mine)} to you)"
             if turn.message:
                 line += f', saying: "{turn.message}"'

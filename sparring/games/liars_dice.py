@@ -70,10 +70,9 @@ class LiarsDiceState(OpenSpielState):
             ret = self.returns()[player]
             lines.append(f"Game over: you {'won' if ret > 0 else 'lost'} ({ret:+g}).")
         elif self.current_player() == player:
-            names = " ".join(self.action_name(a) for a in self.legal_actions())
-            lines.append(f"Your turn. Legal actions: {names}")
-            lines.append('Answer with one line: "Answer: <action>", for example "Answer: '
-                         f'{self.action_name(self.legal_actions()[0])}"')
+            names = [self.action_name(a) for a in self.legal_actions()]
+            lines.append(f"Your turn. Legal actions: {' '.join(names)}")
+            lines.append(f'Answer with one line: "Answer: <action>", for example "Answer: {names[0]}"')
         else:
             lines.append("Waiting for the opponent.")
         return "\n".join(lines)

@@ -104,8 +104,9 @@ class MatrixState:
         return self.game.preset.payoffs[2 * row + col]
 
     def returns(self) -> list[float]:
-        if not self.is_terminal():
-            return [0.0, 0.0]
+        return self._totals() if self.is_terminal() else [0.0, 0.0]
+
+    def _totals(self) -> list[float]:
         totals = [0.0, 0.0]
         for row, col in self.rounds:
             pay = self.payoff(row, col)
@@ -129,11 +130,9 @@ class MatrixState:
                     f"- you {names[mine]}, they {names[theirs]}: you get {pay[player]:g}, they get {pay[other]:g}"
                 )
         lines.append(f"Your goal: the most points in total. You are Player {player + 1}.")
-        totals = [0.0, 0.0]
+        totals = self._totals()
         for i, (row, col) in enumerate(self.rounds, 1):
             acts, pay = (row, col), self.payoff(row, col)
-            totals[0] += pay[0]
-            totals[1] += pay[1]
             lines.append(
                 f"Round {i}: you {names[acts[player]]}, they {names[acts[other]]}: "
                 f"you +{pay[player]:g}, they +{pay[other]:g}"

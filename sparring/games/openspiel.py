@@ -101,15 +101,7 @@ class OpenSpielState:
     def _resolve_chance(self) -> None:
         os_state = self._os
         while os_state.is_chance_node():
-            outcomes = os_state.chance_outcomes()
-            r = self._rng.random()
-            chosen = outcomes[-1][0]  # guards against probabilities summing to 1 - eps
-            acc = 0.0
-            for outcome, prob in outcomes:
-                acc += prob
-                if r < acc:
-                    chosen = outcome
-                    break
+            chosen = pyspiel.sample_action(os_state.chance_outcomes(), self._rng.random())[0]
             self.chance.append(chosen)
             self.chance_turn.append(len(self.history))
             os_state.apply_action(chosen)
