@@ -116,11 +116,11 @@ class RunStore:
     def write_match(self, result: MatchResult) -> None:
         """Write a finished match and all its turns in one transaction."""
         with self.db:
+            r = match_record(result)
             self.db.execute(
                 "INSERT INTO matches VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (result.index, result.game, result.seed, json.dumps(result.seats),
-                 json.dumps(result.returns), result.forfeit_by, json.dumps(result.invalid_counts()),
-                 len(result.turns), result.wall_s, time.time()),
+                (r["index"], r["game"], r["seed"], json.dumps(r["seats"]), json.dumps(r["returns"]),
+                 r["forfeit_by"], json.dumps(r["invalid"]), r["n_turns"], r["wall_s"], time.time()),
             )
             self.db.executemany(
                 f"INSERT INTO turns VALUES ({','.join('?' * len(_TURN_COLUMNS))})",
@@ -190,6 +190,16 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def match_record(result: MatchResult) -> dict[str, Any]:
+    """A finished match as `RunStore.matches()` returns it, so results read the same
+    from memory and from a run directory."""
+    return {
+        "index": result.index, "game": result.game, "seed": result.seed, "seats": list(result.seats),
+        "returns": list(result.returns), "forfeit_by": result.forfeit_by,
+        "invalid": result.invalid_counts(), "n_turns": len(result.turns), "wall_s": result.wall_s,
+    }
 
 
 def _turn_row(match_index: int, seq: int, t: Turn) -> tuple:

@@ -119,6 +119,10 @@ class _Live:
     def agent(self) -> Agent:
         return self.seat_agents[self.state.current_player()]
 
+    def next_decision(self) -> None:
+        self.decision_index += 1
+        self.attempt, self.feedback = 0, None
+
     def over(self) -> bool:
         return self.result.forfeit_by is not None or self.state.is_terminal()
 
@@ -240,8 +244,7 @@ def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
     match.result.turns.append(turn)
     if valid:
         state.apply(choice.action, choice.message if state.spec.messages else None)
-        match.decision_index += 1
-        match.attempt, match.feedback = 0, None
+        match.next_decision()
         return
     if match.attempt < rule.retries:
         match.attempt += 1
@@ -255,8 +258,7 @@ def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
             valid=True, forced=True, reason="random legal move after invalid answers",
         ))
         state.apply(action)
-        match.decision_index += 1
-        match.attempt, match.feedback = 0, None
+        match.next_decision()
         return
     match.result.forfeit_by = player
     match.result.returns = [

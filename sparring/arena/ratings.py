@@ -80,9 +80,7 @@ def openskill_ratings(matches: list[dict[str, Any]], agents: list[str] | None = 
         a, b = match["seats"]
         if a == b or a not in ratings or b not in ratings:
             continue
-        returns = match["returns"]
-        ranks = [1 + sum(other > mine for other in returns) for mine in returns]  # 1 = best
-        [[ratings[a]], [ratings[b]]] = model.rate([[ratings[a]], [ratings[b]]], ranks=ranks)
+        [[ratings[a]], [ratings[b]]] = model.rate([[ratings[a]], [ratings[b]]], scores=match["returns"])
         played[a] += 1
         played[b] += 1
     return [

@@ -25,7 +25,7 @@ from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rot
 from sparring.arena.results import mean_ci95, outcome
 from sparring.errors import SparringError
 from sparring.games.core import Game
-from sparring.store import RunStore
+from sparring.store import RunStore, match_record
 
 Mode = Literal["round_robin", "gauntlet"]
 MODES = ("round_robin", "gauntlet")
@@ -127,13 +127,11 @@ def run_tournament(
     finished = len(done)
     if progress is not None:
         progress(finished, total)
-    results: list[MatchResult] = []
 
     def on_match_end(result: MatchResult) -> None:
         nonlocal finished
         if store is not None:
             store.write_match(result)
-        results.append(result)
         finished += 1
         if progress is not None:
             progress(finished, total)
@@ -145,27 +143,16 @@ def run_tournament(
         return rotating_seats([agents[i], agents[j]])(index)
 
     todo = [index for index in range(total) if index not in done]
-    if todo:
-        play_matches(game, seating, todo, seed, rule, concurrency, on_match_end)
+    played = play_matches(game, seating, todo, seed, rule, concurrency, on_match_end) if todo else []
 
     if store is not None:
         records = [m for m in store.matches() if m["index"] < total]
     else:
-        records = sorted((match_record(r) for r in results), key=lambda m: m["index"])
+        records = [match_record(r) for r in played]  # in index order
     return TournamentResult(
         agents=names, mode=mode, games_per_pair=games_per_pair,
         pairings=[(names[i], names[j]) for i, j in pairs], matches=records,
     )
-
-
-def match_record(result: MatchResult) -> dict[str, Any]:
-    """A finished match in the form `RunStore.matches()` returns, so results read
-    the same from memory and from a run directory."""
-    return {
-        "index": result.index, "game": result.game, "seed": result.seed, "seats": list(result.seats),
-        "returns": list(result.returns), "forfeit_by": result.forfeit_by,
-        "invalid": result.invalid_counts(), "n_turns": len(result.turns), "wall_s": result.wall_s,
-    }
 
 
 # ---- the payoff matrix ---------------------------------------------------------------
