@@ -163,8 +163,8 @@ def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament
              "(random moves played for it after its retries ran out are not answers).")
     answers = store.answers_by_agent()
     rows, summaries = [], summarize(matches)
-    for s in summaries:
-        mean, half = s.mean_return
+    mean_returns = [s.mean_return for s in summaries]  # (mean, 95% half-width) each
+    for s, (mean, half) in zip(summaries, mean_returns):
         n, bad = answers.get(s.agent, (0, 0))
         rate_text = f"{bad / n:.1%} ({bad}/{n})" if n else "n/a"
         rows.append([s.agent, str(s.games), str(s.wins), str(s.draws), str(s.losses),
@@ -173,8 +173,8 @@ def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament
 
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(summaries) + 2), 3.2))
-    means = [s.mean_return[0] for s in summaries]
-    halves = [0.0 if not math.isfinite(s.mean_return[1]) else s.mean_return[1] for s in summaries]
+    means = [mean for mean, _ in mean_returns]
+    halves = [half if math.isfinite(half) else 0.0 for _, half in mean_returns]
     ax.bar(range(len(summaries)), means, yerr=halves, capsize=4, color="#4c72b0")
     ax.set_xticks(range(len(summaries)), [s.agent for s in summaries], rotation=20, ha="right")
     ax.axhline(0, color="black", linewidth=0.6)
@@ -285,7 +285,7 @@ def _training_section(doc: _Doc, run_dir: Path, store: RunStore) -> None:
              + (f" of {planned} planned." if planned else "."))
     if planned and done < planned:
         doc.note(f"unfinished: {planned - done} steps to go. Continue with `sparring train --resume {run_dir}`.")
-    png, eval_rows = plot_curves(run_dir)  # also leaves curves.png in the run, as `sparring curves` does
+    png, eval_rows = plot_curves(run_dir, (steps, evals))  # also leaves curves.png in the run, as `sparring curves` does
     doc.png(png.read_bytes(), "curves.png", "learning curves: loss, training return per seat, "
             "invalid answer rate, evaluation win-or-draw rate with 95% intervals")
     if eval_rows:

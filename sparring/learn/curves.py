@@ -7,9 +7,10 @@ from pathlib import Path
 from sparring.errors import SparringError
 
 
-def plot_curves(run_dir: str | Path) -> tuple[Path, list[tuple]]:
+def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None = None) -> tuple[Path, list[tuple]]:
     """Write `curves.png` into the run directory (loss, returns, invalid rate and
-    evaluations with 95% intervals per step) and return it with the evaluation rows."""
+    evaluations with 95% intervals per step) and return it with the evaluation rows.
+    `log` is the run's (steps, evaluations) when the caller has read them already."""
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display
@@ -17,7 +18,7 @@ def plot_curves(run_dir: str | Path) -> tuple[Path, list[tuple]]:
 
     from sparring.learn.rl import read_train_log
 
-    steps, evals = read_train_log(run_dir)
+    steps, evals = log if log is not None else read_train_log(run_dir)
     if not steps:
         raise SparringError(f"{run_dir} has no training steps yet: train first (sparring train --out {run_dir})")
     x = [s["step"] for s in steps]

@@ -85,10 +85,6 @@ def _cells_of(action: int) -> frozenset[int]:
     return frozenset(c for c in range(4) if action >> c & 1)
 
 
-def _action_of(cells: frozenset[int]) -> int:
-    return sum(1 << c for c in cells)
-
-
 _ANSWER = re.compile(r"answer\s*:", re.IGNORECASE)
 _CELL = re.compile(r"\b(top|upper|bottom|lower)[\s_-]*(left|right)\b", re.IGNORECASE)
 _NONE = re.compile(r"\b(none|no\s+(pure\s+)?(nash\s+)?equilibri(um|a)|empty)\b", re.IGNORECASE)
