@@ -107,7 +107,6 @@ class AgentFactory:
         )
 
     def _hf_agent(self, kind: str, params: dict[str, Any]) -> Agent:
-        from sparring.agents.llm import LLMAgent, LLMConfig
         from sparring.backends.hf import HFBackend, HFConfig
 
         params = dict(params)
@@ -119,23 +118,23 @@ class AgentFactory:
             params["path"] = str(embedded_model_dir())
         elif "path" not in params:
             raise SparringError("hf needs a model directory: hf(path=/path/to/model)")
-        llm_params, backend_params = _split(kind, params, LLMConfig, HFConfig)
-        backend_config = _build_config(HFConfig, backend_params, kind)
-        key = ("hf", backend_config)
-        if key not in self._backends:
-            self._backends[key] = HFBackend(backend_config, name=kind)
-        return LLMAgent(self._backends[key], _build_config(LLMConfig, llm_params, kind))
+        return self._llm_agent(kind, params, HFConfig, lambda config: HFBackend(config, name=kind))
 
     def _openai_agent(self, params: dict[str, Any]) -> Agent:
-        from sparring.agents.llm import LLMAgent, LLMConfig
         from sparring.backends.openai_api import OpenAIBackend, OpenAIConfig
 
-        llm_params, backend_params = _split("openai", params, LLMConfig, OpenAIConfig)
-        backend_config = _build_config(OpenAIConfig, backend_params, "openai")
-        key = ("openai", backend_config)
+        return self._llm_agent("openai", params, OpenAIConfig, OpenAIBackend)
+
+    def _llm_agent(self, kind: str, params: dict[str, Any], backend_cls: type, make_backend) -> Agent:
+        """An LLMAgent on a backend shared by every agent with the same backend options."""
+        from sparring.agents.llm import LLMAgent, LLMConfig
+
+        llm_params, backend_params = _split(kind, params, LLMConfig, backend_cls)
+        backend_config = _build_config(backend_cls, backend_params, kind)
+        key = (backend_cls.__name__, backend_config)
         if key not in self._backends:
-            self._backends[key] = OpenAIBackend(backend_config)
-        return LLMAgent(self._backends[key], _build_config(LLMConfig, llm_params, "openai"))
+            self._backends[key] = make_backend(backend_config)
+        return LLMAgent(self._backends[key], _build_config(LLMConfig, llm_params, kind))
 
 
 def _build_config(cls: type, params: dict[str, Any], kind: str):
