@@ -329,8 +329,9 @@ class HFBackend:
             position = torch.arange(len(base), len(head), device=self.config.device).unsqueeze(0)
             cache = self.model(input_ids=ids, position_ids=position, past_key_values=cache,
                                use_cache=True, logits_to_keep=1).past_key_values
-            if len(self._head_caches) >= _HEADS_KEPT:
-                self._head_caches.pop(next(iter(self._head_caches)))  # the least recently used
+            if len(self._head_caches) >= _HEADS_KEPT:  # drop the least recently used, never the shared head
+                shared = tuple(self._prefix_ids)
+                self._head_caches.pop(next(h for h in self._head_caches if h != shared))
         self._head_caches[key] = cache  # now the most recently used
         return cache
 
