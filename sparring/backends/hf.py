@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,17 @@ class _RoomyLayer(DynamicLayer):
 
 
 @dataclass(frozen=True)
+class _Prefix:
+    """Keys and values already computed for the tokens `ids`: in row `row` of each
+    layer's (keys, values) [rows, kv heads, columns, head dim], from column `start` on."""
+
+    ids: list[int]
+    layers: list[tuple[torch.Tensor, torch.Tensor]]
+    row: int = 0
+    start: int = 0
+
+
+@dataclass(frozen=True)
 class HFConfig:
     path: str
     """A local model directory (config.json, weights, tokenizer)."""
@@ -170,7 +182,13 @@ class HFBackend:
             self.pad_id = self.tokenizer.eos_token_id
         self._prefix_ids: list[int] = []  # the head shared by recent prompts
         self._last_prompt: list[int] = []
-        self._head_caches: dict[tuple[int, ...], DynamicCache] = {}  # keys and values per head, least recently used first
+        self._head_caches: dict[tuple[int, ...], _Prefix] = {}  # keys and values per head, least recently used first
+        self._rows_before: list[_Prefix] = []  # the prompts of the last generate call
+        self._rows_now: list[_Prefix] = []  # the prompts of this one
+        self.tokens_prefilled = 0
+        """Prompt tokens run through the model for generation."""
+        self.tokens_reused = 0
+        """Prompt tokens whose keys and values were at hand from a cached head or the last call."""
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -187,9 +205,12 @@ class HFBackend:
     # ---- generation --------------------------------------------------------------
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        # The last call's prompts stay at hand during this one; then this call's, for the next.
+        self._rows_before, self._rows_now = self._rows_now, []
         out: list[Completion] = []
         for start in range(0, len(requests), self.config.max_batch):
             out.extend(self._generate_batch(requests[start : start + self.config.max_batch]))
+        self._rows_before = []
         return out
 
     @torch.no_grad()
@@ -241,57 +262,105 @@ class HFBackend:
         """Run the prompts for generation; return (cache with room for `room` more
         tokens per row, attention mask [B, W], next positions [B, 1], last logits [B, V]).
 
-        Rows are run in groups that share a cached head (`_head_groups`) and have
-        similar lengths (`length_groups`); each group's keys and values are copied
-        right-aligned into one cache for batched decoding.
+        Each row runs only what follows the longest head of it whose keys and values
+        are at hand (`_prefixes`), in groups of similar length; each group's keys and
+        values are copied right-aligned into one cache for batched decoding. The
+        rows are kept for the next call, whose prompts often go on from them: a
+        retry after an invalid answer, the same seat's next turn.
         """
         batch = len(prompts)
-        runs = []  # (head, rows, model output, tail mask)
-        for head, members in self._head_groups(prompts, [len(p) - 1 for p in prompts]):
-            for group in length_groups([len(prompts[i]) - len(head) for i in members]):
-                rows = [members[g] for g in group]
-                output, _, tail_mask = self._forward([prompts[i][len(head) :] for i in rows], head, keep=1)
-                runs.append((head, rows, output, tail_mask))
-        width = max(len(head) + tail_mask.shape[1] for head, _, _, tail_mask in runs)
-        mask = torch.zeros((batch, width), dtype=torch.long, device=self.config.device)
-        next_position = torch.zeros((batch, 1), dtype=torch.long, device=self.config.device)
+        prefixes = self._prefixes(prompts, [len(p) - 1 for p in prompts], recent=True)
+        runs = []  # (rows, model output, attention mask)
+        for group in self._groups(prompts, prefixes):
+            output, _, group_mask = self._forward([prompts[i] for i in group], [prefixes[i] for i in group], keep=1)
+            runs.append((group, output, group_mask))
+        width = max(len(p) for p in prompts)
         logits = torch.empty((batch, self.model.config.vocab_size))
         buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for head, rows, output, tail_mask in runs:
-            index = torch.tensor(rows, device=self.config.device)
-            start = width - len(head) - tail_mask.shape[1]  # pads on the left stay zero and masked
-            mask[index, start : start + len(head)] = 1
-            mask[index, start + len(head) :] = tail_mask
-            next_position[index, 0] = len(head) + tail_mask.sum(dim=1)
+        for rows, output, group_mask in runs:
             logits[rows] = output.logits[:, -1, :].float().cpu()
+            # Each row's tokens, gapped in the group (its prefix right-aligned, then its
+            # left-padded tail), gathered into the last columns: a stable sort of the
+            # mask lists a row's pad columns first, then its tokens in order.
+            columns = group_mask.sort(dim=1, stable=True).indices
+            columns = torch.cat([columns.new_zeros((len(rows), max(0, width - columns.shape[1]))), columns], dim=1)[:, -width:]
+            index = torch.tensor(rows, device=self.config.device)
             for layer_index, layer in enumerate(output.past_key_values.layers):
+                kv_heads, head_dim = layer.keys.shape[1], layer.keys.shape[3]
                 if len(buffers) <= layer_index:  # [B, kv heads, width + room, head dim]
-                    size = (batch, layer.keys.shape[1], width + room, layer.keys.shape[3])
+                    size = (batch, kv_heads, width + room, head_dim)
                     buffers.append((layer.keys.new_zeros(size), layer.values.new_zeros(size)))
+                gather = columns[:, None, :, None].expand(-1, kv_heads, -1, head_dim)
                 keys, values = buffers[layer_index]
-                keys[index, :, start:width], values[index, :, start:width] = layer.keys, layer.values
+                keys[index, :, :width] = layer.keys.gather(2, gather)
+                values[index, :, :width] = layer.values.gather(2, gather)
+        mask = torch.zeros((batch, width), dtype=torch.long, device=self.config.device)
+        for i, prompt in enumerate(prompts):
+            mask[i, width - len(prompt) :] = 1  # pads on the left hold stray keys, masked
+        self.tokens_reused += sum(length for _, length in prefixes)
+        self.tokens_prefilled += sum(len(p) for p in prompts) - sum(length for _, length in prefixes)
+        # Decoding writes past `width` or into copies, so each row's prompt stays where it is.
+        self._rows_now += [_Prefix(prompt, buffers, i, width - len(prompt)) for i, prompt in enumerate(prompts)]
         cache = Cache(layers=[_RoomyLayer(keys, values, width) for keys, values in buffers])
+        next_position = torch.tensor([[len(p)] for p in prompts], device=self.config.device)
         return cache, mask, next_position, logits
 
-    def _forward(self, tails: list[list[int]], head: list[int], keep: int):
-        """One forward pass over left-padded `tails` after the cached `head`; return
-        (the model output with the logits of the last `keep` positions, the padded
-        tail ids [B, T], their mask [B, T])."""
-        ids, tail_mask = left_pad(tails, self.pad_id, self.config.device)
-        batch = len(tails)
-        if head:
-            cache = DynamicCache(ddp_cache_data=[
-                (layer.keys.expand(batch, -1, -1, -1), layer.values.expand(batch, -1, -1, -1))
-                for layer in self._head_cache(head).layers
-            ])
-            head_mask = torch.ones((batch, len(head)), dtype=torch.long, device=ids.device)
+    def _forward(self, rows: list[list[int]], prefixes: list[tuple[_Prefix | None, int]], keep: int):
+        """One forward pass over `rows`, each after its prefix's keys and values
+        (its first `length` tokens); return (the model output with the logits of the
+        last `keep` positions, the left-padded ids run [B, T], the attention mask
+        over prefixes and those ids [B, P + T])."""
+        ids, tail_mask = left_pad([row[length:] for row, (_, length) in zip(rows, prefixes)],
+                                  self.pad_id, self.config.device)
+        width = max(length for _, length in prefixes)
+        if width:
+            cache = DynamicCache(ddp_cache_data=_batch_prefixes(prefixes, width))
+            head_mask = torch.zeros((len(rows), width), dtype=torch.long, device=ids.device)
+            for row, (_, length) in enumerate(prefixes):
+                head_mask[row, width - length :] = 1
             mask = torch.cat([head_mask, tail_mask], dim=1)
         else:
             cache, mask = None, tail_mask
-        position = len(head) + (tail_mask.cumsum(-1) - 1).clamp(min=0)
+        lengths = torch.tensor([[length] for _, length in prefixes], device=ids.device)
+        position = lengths + (tail_mask.cumsum(-1) - 1).clamp(min=0)
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
-        return output, ids.cpu(), tail_mask
+        return output, ids.cpu(), mask
+
+    def _groups(self, rows: list[list[int]], prefixes: list[tuple[_Prefix | None, int]],
+                most: int | None = None) -> list[list[int]]:
+        """Row indices in groups for forward passes: rows under one head together (its
+        keys and values are then shared, not copied), the others in one pool; then by length."""
+        keys = [(id(prefix), length) for prefix, length in prefixes]
+        shared = Counter(keys)
+        by_head: dict[tuple[int, int] | None, list[int]] = {}
+        for i, key in enumerate(keys):
+            by_head.setdefault(key if shared[key] > 1 else None, []).append(i)
+        return [[members[g] for g in group]
+                for members in by_head.values()
+                for group in length_groups([len(rows[i]) - prefixes[i][1] for i in members], most=most)]
+
+    def _prefixes(self, prompts: list[list[int]], limits: list[int], recent: bool) -> list[tuple[_Prefix | None, int]]:
+        """Per row, keys and values at hand for a head of its prompt, and how long that
+        head is (at most `limits[i]`): a cached head (`_head_groups`), or with
+        `recent`, a longer head shared with a prompt of the last generate call."""
+        chosen: list[tuple[_Prefix | None, int]] = [(None, 0)] * len(prompts)
+        for head, rows in self._head_groups(prompts, limits):
+            if head:
+                prefix = self._head_cache(head)
+                for i in rows:
+                    chosen[i] = (prefix, len(head))
+        if recent:
+            rows_at_hand = self._rows_before + self._rows_now
+            for i, prompt in enumerate(prompts):
+                for row in rows_at_hand:
+                    length = chosen[i][1]
+                    # A cheap test first: the row must go on as this prompt does after its head.
+                    if length < limits[i] and length < len(row.ids) and row.ids[length] == prompt[length]:
+                        common = min(limits[i], _common_length(prompt, row.ids))
+                        if common > length:
+                            chosen[i] = (row, common)
+        return chosen
 
     def _head_groups(self, prompts: list[list[int]], limits: list[int]) -> list[tuple[list[int], list[int]]]:
         """Rows grouped by the head whose keys and values they share: [(head, rows)].
@@ -316,24 +385,25 @@ class HFBackend:
             groups.append((head, rows))
         return groups
 
-    def _head_cache(self, head: list[int]) -> DynamicCache:
+    def _head_cache(self, head: list[int]) -> _Prefix:
         """Keys and values of `head`, kept while among the few most recently used.
         A head below the shared head is run on top of it."""
         key = tuple(head)
         if key in self._head_caches:
-            cache = self._head_caches.pop(key)
+            prefix = self._head_caches.pop(key)
         else:
             base = self._prefix_ids if len(head) > len(self._prefix_ids) and head[: len(self._prefix_ids)] == self._prefix_ids else []
-            cache = DynamicCache(ddp_cache_data=[(layer.keys, layer.values) for layer in self._head_cache(base).layers]) if base else None
+            cache = DynamicCache(ddp_cache_data=self._head_cache(base).layers) if base else None
             ids = torch.tensor([head[len(base) :]], device=self.config.device)
             position = torch.arange(len(base), len(head), device=self.config.device).unsqueeze(0)
             cache = self.model(input_ids=ids, position_ids=position, past_key_values=cache,
                                use_cache=True, logits_to_keep=1).past_key_values
+            prefix = _Prefix(list(head), [(layer.keys, layer.values) for layer in cache.layers])
             if len(self._head_caches) >= _HEADS_KEPT:  # drop the least recently used, never the shared head
                 shared = tuple(self._prefix_ids)
                 self._head_caches.pop(next(h for h in self._head_caches if h != shared))
-        self._head_caches[key] = cache  # now the most recently used
-        return cache
+        self._head_caches[key] = prefix  # now the most recently used
+        return prefix
 
     def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
         """The current shared head if every prompt starts with it; else a new one
@@ -371,20 +441,19 @@ class HFBackend:
         # that predicts the option's first token.
         full = [prompt + option for prompt, option in rows]
         scored: list[ScoredOption | None] = [None] * len(rows)
-        for head, members in self._head_groups(full, [len(p) - 1 for p, _ in rows]):
-            for group in length_groups([len(full[i]) - len(head) for i in members], most=self.config.max_batch):
-                group = [members[g] for g in group]
-                # Options sit at the end of left-padded rows: only the last `keep` positions
-                # predict option tokens, so the vocabulary projection runs on those alone.
-                keep = max(spans[i] for i in group) + 1
-                output, ids, _ = self._forward([full[i][len(head) :] for i in group], head, keep=keep)
-                logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
-                targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
-                token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
-                for row, i in enumerate(group):
-                    prompt, option = rows[i]
-                    values = token_logp[row, token_logp.shape[1] - spans[i] :].tolist() if spans[i] else []
-                    scored[i] = ScoredOption(prompt, option, values)
+        prefixes = self._prefixes(full, [len(p) - 1 for p, _ in rows], recent=False)
+        for group in self._groups(full, prefixes, most=self.config.max_batch):
+            # Options sit at the end of left-padded rows: only the last `keep` positions
+            # predict option tokens, so the vocabulary projection runs on those alone.
+            keep = max(spans[i] for i in group) + 1
+            output, ids, _ = self._forward([full[i] for i in group], [prefixes[i] for i in group], keep=keep)
+            logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
+            targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
+            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
+            for row, i in enumerate(group):
+                prompt, option = rows[i]
+                values = token_logp[row, token_logp.shape[1] - spans[i] :].tolist() if spans[i] else []
+                scored[i] = ScoredOption(prompt, option, values)
         result: list[list[ScoredOption]] = [[] for _ in requests]
         for owner, option in zip(owners, scored):
             result[owner].append(option)
@@ -395,6 +464,7 @@ class HFBackend:
         under the old weights."""
         self._prefix_ids, self._last_prompt = [], []
         self._head_caches.clear()
+        self._rows_before, self._rows_now = [], []
 
     def close(self) -> None:
         self.model = None
@@ -422,6 +492,27 @@ def _sample(logits: torch.Tensor, requests: list[GenerationRequest],
         tokens[rows] = drawn.clamp(max=logp.shape[1] - 1)
     chosen = logp.gather(1, tokens.unsqueeze(1)).squeeze(1)
     return tokens.tolist(), chosen.tolist()
+
+
+def _batch_prefixes(prefixes: list[tuple[_Prefix | None, int]], width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per layer, (keys, values) [rows, kv heads, width, head dim] of each row's
+    prefix, right-aligned. One cached head under every row is shared, not copied."""
+    first, length = prefixes[0]
+    if first is not None and all(p is first and n == length for p, n in prefixes):
+        row, columns = slice(first.row, first.row + 1), slice(first.start, first.start + length)
+        return [(keys[row, :, columns].expand(len(prefixes), -1, -1, -1), values[row, :, columns].expand(len(prefixes), -1, -1, -1))
+                for keys, values in first.layers]
+    reference = next(prefix for prefix, _ in prefixes if prefix is not None)
+    batched = [(keys.new_zeros((len(prefixes), keys.shape[1], width, keys.shape[3])),
+                values.new_zeros((len(prefixes), values.shape[1], width, values.shape[3])))
+               for keys, values in reference.layers]
+    for row, (prefix, length) in enumerate(prefixes):
+        if length:
+            columns = slice(prefix.start, prefix.start + length)
+            for (keys, values), (row_keys, row_values) in zip(prefix.layers, batched):
+                row_keys[row, :, width - length :] = keys[prefix.row, :, columns]
+                row_values[row, :, width - length :] = values[prefix.row, :, columns]
+    return batched
 
 
 def _common_length(a: list[int], b: list[int]) -> int:

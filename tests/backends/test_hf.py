@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sparring.backends.base import GenerationRequest, ScoreRequest
-from sparring.backends.hf import HFBackend, HFConfig, _RoomyLayer, length_groups
+from sparring.backends.hf import HFBackend, HFConfig, _common_length, _RoomyLayer, length_groups
 from sparring.errors import SparringError
 
 MESSAGES = (("user", "Pick a number."),)
@@ -169,3 +169,24 @@ def test_scores_under_branch_heads_equal_a_plain_forward_pass(backend):
                 logp = torch.log_softmax(backend.model(torch.tensor([ids])).logits[0, :-1].float(), -1)
             expected = sum(float(logp[t - 1, ids[t]]) for t in range(len(prompt), len(ids)))
             assert option.total == pytest.approx(expected, abs=1e-3)
+
+
+def test_a_prompt_that_goes_on_from_the_last_calls_reuses_its_keys_and_changes_nothing(backend):
+    """A retry's prompt is the rejected prompt plus feedback: the keys and values of
+    their common head come from the last call, and the samples equal cold runs."""
+    boards = [f"Board {k}: " + "x o . " * (5 + 4 * k) for k in range(3)]
+    first = [GenerationRequest((("user", board),), max_new_tokens=4, seed=k) for k, board in enumerate(boards)]
+    retries = [GenerationRequest((("user", board + "\nYour answer was rejected. Try again."),), max_new_tokens=6, seed=k)
+               for k, board in enumerate(boards)]
+    backend.weights_changed()
+    backend.generate(first)
+    reused_before = backend.tokens_reused
+    warm = backend.generate(retries)
+    common = [_common_length(backend.prompt_ids(a.messages), backend.prompt_ids(b.messages)) for a, b in zip(first, retries)]
+    assert min(common) > 20
+    assert backend.tokens_reused - reused_before == sum(common)
+    for request, together in zip(retries, warm):
+        backend.weights_changed()
+        alone = backend.generate([request])[0]
+        assert together.token_ids == alone.token_ids
+        assert together.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
