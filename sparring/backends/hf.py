@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import bisect
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -97,7 +98,8 @@ def length_groups(lengths: list[int], overhead: int = _PASS_COST, most: int | No
 class _RoomyLayer(DynamicLayer):
     """One layer's keys and values in buffers with room for the tokens still to
     come: a decode step writes its position in place instead of concatenating,
-    which copied the whole cache at every step."""
+    which copied the whole cache at every step. It never writes below the length
+    it starts with: the prompts there are reused by the next call (`_Prefix`)."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
         super().__init__()
@@ -186,9 +188,10 @@ class HFBackend:
         self._rows_before: list[_Prefix] = []  # the prompts of the last generate call
         self._rows_now: list[_Prefix] = []  # the prompts of this one
         self.tokens_prefilled = 0
-        """Prompt tokens run through the model for generation."""
+        """Prompt tokens run through the model for generation, past each prompt's reused head."""
         self.tokens_reused = 0
-        """Prompt tokens whose keys and values were at hand from a cached head or the last call."""
+        """Prompt tokens whose keys and values came from a cached head (run once for
+        all prompts under it) or from a prompt of the last call."""
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -264,8 +267,8 @@ class HFBackend:
 
         Each row runs only what follows the longest head of it whose keys and values
         are at hand (`_prefixes`), in groups of similar length; each group's keys and
-        values are copied right-aligned into one cache for batched decoding. The
-        rows are kept for the next call, whose prompts often go on from them: a
+        values are gathered into the last columns of one cache for batched decoding.
+        The rows are kept for the next call, whose prompts often go on from them: a
         retry after an invalid answer, the same seat's next turn.
         """
         batch = len(prompts)
@@ -312,12 +315,12 @@ class HFBackend:
         over prefixes and those ids [B, P + T])."""
         ids, tail_mask = left_pad([row[length:] for row, (_, length) in zip(rows, prefixes)],
                                   self.pad_id, self.config.device)
-        width = max(length for _, length in prefixes)
-        if width:
-            cache = DynamicCache(ddp_cache_data=_batch_prefixes(prefixes, width))
-            head_mask = torch.zeros((len(rows), width), dtype=torch.long, device=ids.device)
+        prefix_width = max(length for _, length in prefixes)
+        if prefix_width:
+            cache = DynamicCache(ddp_cache_data=_batch_prefixes(prefixes, prefix_width))
+            head_mask = torch.zeros((len(rows), prefix_width), dtype=torch.long, device=ids.device)
             for row, (_, length) in enumerate(prefixes):
-                head_mask[row, width - length :] = 1
+                head_mask[row, prefix_width - length :] = 1
             mask = torch.cat([head_mask, tail_mask], dim=1)
         else:
             cache, mask = None, tail_mask
@@ -327,18 +330,19 @@ class HFBackend:
                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
         return output, ids.cpu(), mask
 
-    def _groups(self, rows: list[list[int]], prefixes: list[tuple[_Prefix | None, int]],
+    def _groups(self, sequences: list[list[int]], prefixes: list[tuple[_Prefix | None, int]],
                 most: int | None = None) -> list[list[int]]:
         """Row indices in groups for forward passes: rows under one head together (its
-        keys and values are then shared, not copied), the others in one pool; then by length."""
-        keys = [(id(prefix), length) for prefix, length in prefixes]
-        shared = Counter(keys)
+        keys and values are then broadcast, not gathered row by row), the others in
+        one pool; then by length."""
+        heads = [(id(prefix), length) for prefix, length in prefixes]
+        rows_under = Counter(heads)
         by_head: dict[tuple[int, int] | None, list[int]] = {}
-        for i, key in enumerate(keys):
-            by_head.setdefault(key if shared[key] > 1 else None, []).append(i)
+        for i, head in enumerate(heads):
+            by_head.setdefault(head if rows_under[head] > 1 else None, []).append(i)
         return [[members[g] for g in group]
                 for members in by_head.values()
-                for group in length_groups([len(rows[i]) - prefixes[i][1] for i in members], most=most)]
+                for group in length_groups([len(sequences[i]) - prefixes[i][1] for i in members], most=most)]
 
     def _prefixes(self, prompts: list[list[int]], limits: list[int], recent: bool) -> list[tuple[_Prefix | None, int]]:
         """Per row, keys and values at hand for a head of its prompt, and how long that
@@ -351,15 +355,15 @@ class HFBackend:
                 for i in rows:
                     chosen[i] = (prefix, len(head))
         if recent:
-            rows_at_hand = self._rows_before + self._rows_now
+            # In sorted order, the kept prompt sharing the longest head with a prompt is
+            # one of the two next to where that prompt would be inserted.
+            kept = sorted(self._rows_before + self._rows_now, key=lambda row: row.ids)
             for i, prompt in enumerate(prompts):
-                for row in rows_at_hand:
-                    length = chosen[i][1]
-                    # A cheap test first: the row must go on as this prompt does after its head.
-                    if length < limits[i] and length < len(row.ids) and row.ids[length] == prompt[length]:
-                        common = min(limits[i], _common_length(prompt, row.ids))
-                        if common > length:
-                            chosen[i] = (row, common)
+                at = bisect.bisect_left(kept, prompt, key=lambda row: row.ids)
+                for neighbour in kept[max(0, at - 1) : at + 1]:
+                    common = min(limits[i], _common_length(prompt, neighbour.ids))
+                    if common > chosen[i][1]:
+                        chosen[i] = (neighbour, common)
         return chosen
 
     def _head_groups(self, prompts: list[list[int]], limits: list[int]) -> list[tuple[list[int], list[int]]]:
@@ -467,6 +471,7 @@ class HFBackend:
         self._rows_before, self._rows_now = [], []
 
     def close(self) -> None:
+        self.weights_changed()  # drops the kept keys and values
         self.model = None
 
 
@@ -496,7 +501,7 @@ def _sample(logits: torch.Tensor, requests: list[GenerationRequest],
 
 def _batch_prefixes(prefixes: list[tuple[_Prefix | None, int]], width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, (keys, values) [rows, kv heads, width, head dim] of each row's
-    prefix, right-aligned. One cached head under every row is shared, not copied."""
+    prefix, right-aligned. One prefix under every row is broadcast, not gathered row by row."""
     first, length = prefixes[0]
     if first is not None and all(p is first and n == length for p, n in prefixes):
         row, columns = slice(first.row, first.row + 1), slice(first.start, first.start + length)
