@@ -96,36 +96,31 @@ def length_groups(lengths: list[int], overhead: int = _PASS_COST, most: int | No
 
 
 class _RoomyLayer(DynamicLayer):
-    """One layer's keys and values in buffers with room for the tokens still to
-    come: a decode step writes its position in place instead of concatenating,
-    which copied the whole cache at every step. It never writes below the length
-    it starts with: the prompts there are reused by the next call (`_Prefix`)."""
+    """One layer's keys and values in buffers [B, kv heads, capacity, head dim] with
+    room for the tokens still to come: a decode step writes its column in place
+    instead of concatenating, which copied the whole cache at every step.
+    Attention reads the whole buffers (on CPU a third faster than a slice of them),
+    so the caller's 4D mask hides the columns not written yet. It never writes
+    below the length it starts with: the prompts there are reused by the next call
+    (`_Prefix`)."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
         super().__init__()
         self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
-        self._buffers, self._length = (keys, values), length  # [B, kv heads, capacity, head dim]
-        self._expose()
-
-    def _expose(self) -> None:
-        self.keys, self.values = (b[:, :, : self._length] for b in self._buffers)
+        self.keys, self.values, self._length = keys, values, length
 
     def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
         start, end = self._length, self._length + key_states.shape[-2]
-        if end > self._buffers[0].shape[2]:  # out of room: grow, doubling
-            grown = [b.new_zeros((*b.shape[:2], 2 * end, b.shape[3])) for b in self._buffers]
-            for new, old in zip(grown, self._buffers):
-                new[:, :, :start] = old[:, :, :start]
-            self._buffers = tuple(grown)
-        self._buffers[0][:, :, start:end] = key_states
-        self._buffers[1][:, :, start:end] = value_states
+        self.keys[:, :, start:end] = key_states  # fails if out of room: the caller sized it
+        self.values[:, :, start:end] = value_states
         self._length = end
-        self._expose()
         return self.keys, self.values
 
+    def get_seq_length(self) -> int:
+        return self._length
+
     def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self._buffers = tuple(b[indices] for b in self._buffers)
-        self._expose()
+        self.keys, self.values = self.keys[indices], self.values[indices]
 
 
 @dataclass(frozen=True)
@@ -243,7 +238,7 @@ class HFBackend:
                 mask, next_position = mask[rows], next_position[rows]
                 active, tokens = [active[r] for r in keep], [tokens[r] for r in keep]
             step = torch.tensor(tokens, device=self.config.device).unsqueeze(1)  # [R, 1]
-            mask = torch.cat([mask, torch.ones_like(step)], dim=1)
+            mask[:, :, :, cache.get_seq_length()] = 0  # the column this token's keys go to
             output = self.model(
                 input_ids=step, attention_mask=mask, position_ids=next_position,
                 past_key_values=cache, use_cache=True,
@@ -263,7 +258,8 @@ class HFBackend:
 
     def _prefill(self, prompts: list[list[int]], room: int):
         """Run the prompts for generation; return (cache with room for `room` more
-        tokens per row, attention mask [B, W], next positions [B, 1], last logits [B, V]).
+        tokens per row, additive attention mask over all its columns [B, 1, 1, W + room],
+        next positions [B, 1], last logits [B, V]).
 
         Each row runs only what follows the longest head of it whose keys and values
         are at hand (`_prefixes`), in groups of similar length; each group's keys and
@@ -297,9 +293,11 @@ class HFBackend:
                 keys, values = buffers[layer_index]
                 keys[index, :, :width] = layer.keys.gather(2, gather)
                 values[index, :, :width] = layer.values.gather(2, gather)
-        mask = torch.zeros((batch, width), dtype=torch.long, device=self.config.device)
+        # A 4D mask goes to attention as it is; pads on the left hold stray keys, masked.
+        dtype = buffers[0][0].dtype
+        mask = torch.full((batch, 1, 1, width + room), torch.finfo(dtype).min, dtype=dtype, device=self.config.device)
         for i, prompt in enumerate(prompts):
-            mask[i, width - len(prompt) :] = 1  # pads on the left hold stray keys, masked
+            mask[i, :, :, width - len(prompt) : width] = 0
         self.tokens_reused += sum(length for _, length in prefixes)
         self.tokens_prefilled += sum(len(p) for p in prompts) - sum(length for _, length in prefixes)
         # Decoding writes past `width` or into copies, so each row's prompt stays where it is.

@@ -114,18 +114,21 @@ def test_length_groups_trade_padding_against_passes():
     assert length_groups([]) == []
 
 
-def test_roomy_cache_layer_writes_in_place_and_grows():
-    keys, values = torch.zeros(2, 1, 3, 4), torch.zeros(2, 1, 3, 4)
+def test_roomy_cache_layer_writes_in_place_and_keeps_what_is_below():
+    keys, values = torch.zeros(2, 1, 6, 4), torch.zeros(2, 1, 6, 4)
     first = torch.randn(2, 1, 2, 4)
     keys[:, :, :2], values[:, :, :2] = first, -first
     layer = _RoomyLayer(keys, values, length=2)
-    more = torch.randn(2, 1, 5, 4)  # past the room left: the buffers grow
+    more = torch.randn(2, 1, 3, 4)
     got_keys, got_values = layer.update(more, -more)
-    assert torch.equal(got_keys, torch.cat([first, more], dim=2))
-    assert torch.equal(got_values, -torch.cat([first, more], dim=2))
-    assert layer.get_seq_length() == 7
+    assert got_keys is keys and got_values is values  # no copy: attention reads the buffers
+    assert torch.equal(keys[:, :, :5], torch.cat([first, more], dim=2))
+    assert torch.equal(values[:, :, :5], -torch.cat([first, more], dim=2))
+    assert layer.get_seq_length() == 5
     layer.batch_select_indices(torch.tensor([1]))
-    assert torch.equal(layer.keys, torch.cat([first, more], dim=2)[1:])
+    assert torch.equal(layer.keys[:, :, :5], torch.cat([first, more], dim=2)[1:])
+    with pytest.raises(RuntimeError):  # no room for two more
+        layer.update(more[1:, :, :2], more[1:, :, :2])
 
 
 def test_rows_of_very_different_lengths_sample_as_they_would_alone(backend):
