@@ -161,8 +161,9 @@ def play_matches(
 
     A tick first lets agents that gain nothing from batching (scripted agents,
     solvers) move until every match waits on a batching agent (`wants_batches`),
-    then calls each batching agent once with all of its decisions: a model
-    playing a reference agent sees every live match in one batch.
+    replacing the matches they end, then calls each batching agent once with all
+    of its decisions: a model playing a reference agent sees `concurrency`
+    matches in one batch while matches wait to start.
     """
     game_of = (lambda index: game) if hasattr(game, "new_initial_state") else game
     seating = rotating_seats(agents) if isinstance(agents, list) else agents
@@ -202,7 +203,8 @@ def play_matches(
             for match, decision, choice in zip(group, decisions, choices):
                 _resolve(match, decision, choice, agent.name, rule, record_views)
 
-    while waiting or live:
+    def fill() -> None:
+        """Start waiting matches until `concurrency` are live."""
         while waiting and len(live) < concurrency:
             index = waiting.pop()
             match_game, seat_agents = game_of(index), seating(index)
@@ -214,9 +216,13 @@ def play_matches(
                 )
             match = _Live(match_game, seat_agents, index, run_seed)
             (finish if match.state.is_terminal() else live.append)(match)
+
+    while waiting or live:
+        fill()
         while quick := [m for m in live if not getattr(m.agent(), "wants_batches", False)]:
             step(quick)
             live = retire(live)
+            fill()  # a match that a quick move ended makes room before the batched calls
         step(live)
         live = retire(live)
     return sorted(finished, key=lambda r: r.index)

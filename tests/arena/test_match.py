@@ -114,6 +114,16 @@ def test_a_batching_agent_sees_every_live_match_at_once():
     assert model.batches[0] == 16
 
 
+def test_matches_that_a_scripted_move_ends_are_replaced_before_the_batched_call():
+    """While matches wait to start, every batch of the model is full; once it is
+    not, the list has run out and batches only shrink."""
+    model = Batching("model")
+    play_matches(make_game("tictactoe"), [model, RandomAgent("r")], range(60), run_seed=3, concurrency=8)
+    first_short = next(i for i, size in enumerate(model.batches) if size < 8)
+    assert first_short > 5
+    assert model.batches[first_short:] == sorted(model.batches[first_short:], reverse=True)
+
+
 def test_a_seating_function_plays_several_pairings_in_one_call():
     a, b, c = (Batching(n) for n in "abc")
     pairings = [(a, b), (b, c), (a, c)]
