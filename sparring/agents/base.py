@@ -17,7 +17,7 @@ class Decision:
     player: int  # the seat to move
     rng: random.Random  # seeded per match and turn, so choices are reproducible
     seed: int  # the same seed as an int, for backends that sample
-    feedback: str | None = None  # why the previous attempt was rejected, on a retry
+    rejected: tuple[tuple[str, str], ...] = ()  # on a retry: each earlier answer and why it was rejected
     attempt: int = 0  # 0 for the first try, then 1, 2, ... on retries
 
 

@@ -82,9 +82,7 @@ def extract_action(text: str, legal: dict[str, int]) -> tuple[int | None, str | 
                     best = key
         if best is not None:
             return best[2], None
-    shown = text.strip().replace("\n", " ")
-    shown = shown if len(shown) <= 80 else "..." + shown[-77:]
-    return None, f"no legal move named in '{shown}' (legal: {', '.join(legal)})"
+    return None, f"it names no legal move (legal: {', '.join(legal)})"  # the answer is stored beside it
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,9 +113,13 @@ class LLMAgent:
             parts.append("You may add one line 'Message: <text>' for the other player before your answer.")
         if self.config.reasoning:
             parts.append("Think step by step in a few sentences, then end with your answer line.")
-        if decision.feedback:
-            parts.append(f"Your previous answer was rejected: {decision.feedback}. Try again.")
-        return (("system", self.config.system_prompt), ("user", "\n\n".join(parts)))
+        messages = [("system", self.config.system_prompt), ("user", "\n\n".join(parts))]
+        for answer, reason in decision.rejected:
+            # The rejected answer as the model's own turn, then the correction: the way
+            # chat models are trained to take one (and a backend that keeps the keys and
+            # values of prompt and answer runs only the correction).
+            messages += [("assistant", answer), ("user", f"That answer was rejected: {reason}. Try again.")]
+        return tuple(messages)
 
     def act(self, decisions: list[Decision]) -> list[Choice]:
         if not decisions:

@@ -113,7 +113,7 @@ class _Live:
         )
         self.decision_index = 0
         self.attempt = 0
-        self.feedback: str | None = None
+        self.rejected: list[tuple[str, str]] = []  # (answer, reason) of this decision's rejected attempts
         self.started = time.perf_counter()
 
     def agent(self) -> Agent:
@@ -121,7 +121,7 @@ class _Live:
 
     def next_decision(self) -> None:
         self.decision_index += 1
-        self.attempt, self.feedback = 0, None
+        self.attempt, self.rejected = 0, []
 
     def over(self) -> bool:
         return self.result.forfeit_by is not None or self.state.is_terminal()
@@ -130,7 +130,7 @@ class _Live:
         seed = derive_seed(self.seed, self.decision_index, self.attempt)
         return Decision(
             state=self.state, player=self.state.current_player(), rng=random.Random(seed),
-            seed=seed & 0x7FFFFFFF, feedback=self.feedback, attempt=self.attempt,
+            seed=seed & 0x7FFFFFFF, rejected=tuple(self.rejected), attempt=self.attempt,
         )
 
 
@@ -254,7 +254,7 @@ def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
         return
     if match.attempt < rule.retries:
         match.attempt += 1
-        match.feedback = turn.reason
+        match.rejected.append((choice.completion or "", turn.reason))
         return
     if rule.then == "random":
         action = decision.rng.choice(legal)

@@ -100,9 +100,7 @@ class _RoomyLayer(DynamicLayer):
     room for the tokens still to come: a decode step writes its column in place
     instead of concatenating, which copied the whole cache at every step.
     Attention reads the whole buffers (on CPU a third faster than a slice of them),
-    so the caller's 4D mask hides the columns not written yet. It never writes
-    below the length it starts with: the prompts there are reused by the next call
-    (`_Prefix`)."""
+    so the caller's 4D mask hides the columns not written yet."""
 
     def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
         super().__init__()
@@ -180,8 +178,8 @@ class HFBackend:
         self._prefix_ids: list[int] = []  # the head shared by recent prompts
         self._last_prompt: list[int] = []
         self._head_caches: dict[tuple[int, ...], _Prefix] = {}  # keys and values per head, least recently used first
-        self._rows_before: list[_Prefix] = []  # the prompts of the last generate call
-        self._rows_now: list[_Prefix] = []  # the prompts of this one
+        self._rows_before: list[_Prefix] = []  # prompts and answers of the last generate call
+        self._rows_now: list[_Prefix] = []  # of this one
         self.tokens_prefilled = 0
         """Prompt tokens run through the model for generation, past each prompt's reused head."""
         self.tokens_reused = 0
@@ -203,7 +201,7 @@ class HFBackend:
     # ---- generation --------------------------------------------------------------
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        # The last call's prompts stay at hand during this one; then this call's, for the next.
+        # The last call's prompts and answers stay at hand during this one; then this call's, for the next.
         self._rows_before, self._rows_now = self._rows_now, []
         out: list[Completion] = []
         for start in range(0, len(requests), self.config.max_batch):
@@ -222,6 +220,7 @@ class HFBackend:
         if active:
             room = max(requests[i].max_new_tokens for i in active)
             cache, mask, next_position, logits = self._prefill([prompts[i] for i in active], room)
+            width = cache.get_seq_length()  # every prompt ends here; answers go on from it
         while active:
             tokens, token_logprobs = _sample(logits, [requests[i] for i in active], [generators[i] for i in active])
             keep = []
@@ -230,6 +229,17 @@ class HFBackend:
                 logprobs[i].append(token_logprobs[row])
                 if tokens[row] not in self.stop_ids and len(sampled[i]) < requests[i].max_new_tokens:
                     keep.append(row)
+            done = [row for row in range(len(active)) if row not in keep]
+            if done:  # kept for the next call: a retry goes on from prompt and answer
+                layers = [(layer.keys, layer.values) for layer in cache.layers]
+                if keep:  # the buffers are about to be compacted: copy the finished rows out
+                    index = torch.tensor(done, device=self.config.device)
+                    layers = [(keys[index], values[index]) for keys, values in layers]
+                for position, row in enumerate(done if keep else range(len(active))):
+                    i = active[row]
+                    # The last sampled token was never run, so it has no keys and values.
+                    self._rows_now.append(_Prefix(prompts[i] + sampled[i][:-1], layers,
+                                                  position if keep else row, width - len(prompts[i])))
             if not keep:
                 break
             if len(keep) < len(active):  # finished rows leave the batch
@@ -264,8 +274,6 @@ class HFBackend:
         Each row runs only what follows the longest head of it whose keys and values
         are at hand (`_prefixes`), in groups of similar length; each group's keys and
         values are gathered into the last columns of one cache for batched decoding.
-        The rows are kept for the next call, whose prompts often go on from them: a
-        retry after an invalid answer, the same seat's next turn.
         """
         batch = len(prompts)
         prefixes = self._prefixes(prompts, [len(p) - 1 for p in prompts], recent=True)
@@ -300,8 +308,6 @@ class HFBackend:
             mask[i, :, :, width - len(prompt) : width] = 0
         self.tokens_reused += sum(length for _, length in prefixes)
         self.tokens_prefilled += sum(len(p) for p in prompts) - sum(length for _, length in prefixes)
-        # Decoding writes past `width` or into copies, so each row's prompt stays where it is.
-        self._rows_now += [_Prefix(prompt, buffers, i, width - len(prompt)) for i, prompt in enumerate(prompts)]
         cache = Cache(layers=[_RoomyLayer(keys, values, width) for keys, values in buffers])
         next_position = torch.tensor([[len(p)] for p in prompts], device=self.config.device)
         return cache, mask, next_position, logits
@@ -345,7 +351,7 @@ class HFBackend:
     def _prefixes(self, prompts: list[list[int]], limits: list[int], recent: bool) -> list[tuple[_Prefix | None, int]]:
         """Per row, keys and values at hand for a head of its prompt, and how long that
         head is (at most `limits[i]`): a cached head (`_head_groups`), or with
-        `recent`, a longer head shared with a prompt of the last generate call."""
+        `recent`, a longer head shared with a prompt and answer of the last generate call."""
         chosen: list[tuple[_Prefix | None, int]] = [(None, 0)] * len(prompts)
         for head, rows in self._head_groups(prompts, limits):
             if head:

@@ -30,7 +30,7 @@ class Stubborn:
     def act(self, decisions):
         out = []
         for d in decisions:
-            self.feedback.append(d.feedback)
+            self.feedback.append(d.rejected[-1] if d.rejected else None)
             if d.attempt < self.bad:
                 out.append(Choice(action=None, reason="gibberish", completion="???"))
             else:
@@ -75,7 +75,7 @@ def test_retry_with_feedback_then_valid():
     [result] = results
     assert result.forfeit_by is None
     assert result.invalid_counts()[0] == sum(1 for t in result.turns if t.player == 0 and t.valid)
-    assert "gibberish" in stubborn.feedback  # the retry carried the reason
+    assert ("???", "gibberish") in stubborn.feedback  # the retry carried the answer and the reason
 
 
 def test_forfeit_after_retries_uses_the_penalty():

@@ -174,21 +174,23 @@ def test_scores_under_branch_heads_equal_a_plain_forward_pass(backend):
             assert option.total == pytest.approx(expected, abs=1e-3)
 
 
-def test_a_prompt_that_goes_on_from_the_last_calls_reuses_its_keys_and_changes_nothing(tiny_model_dir):
-    """A retry's prompt is the rejected prompt plus feedback: the keys and values of
-    their common head come from the last call (rows of two batches of it, which left
-    their batch at different steps), and the samples equal cold runs."""
+def test_a_retry_reuses_the_keys_of_the_rejected_prompt_and_answer_and_changes_nothing(tiny_model_dir):
+    """A retry is the rejected prompt, the answer as the model's turn, and a
+    correction: the keys and values of prompt and answer come from the last call
+    (rows of two batches of it, which left their batch at different steps), and
+    the samples equal cold runs."""
     backend = HFBackend(HFConfig(path=str(tiny_model_dir), dtype="float32", threads=1, max_batch=2))
-    boards = [f"Board {k}: " + "x o . " * (5 + 4 * k) for k in range(3)]
-    first = [GenerationRequest((("user", board),), max_new_tokens=2 + 2 * k, seed=k) for k, board in enumerate(boards)]
-    retries = [GenerationRequest((("user", board + "\nYour answer was rejected. Try again."),), max_new_tokens=6, seed=k)
-               for k, board in enumerate(boards)]
+    boards = [(("user", f"Board {k}: " + "x o . " * (5 + 4 * k)),) for k in range(3)]
+    first = backend.generate([GenerationRequest(board, max_new_tokens=2 + 2 * k, seed=k) for k, board in enumerate(boards)])
+    retries = [GenerationRequest(board + (("assistant", answer.text), ("user", "Rejected. Try again.")), max_new_tokens=6, seed=k)
+               for k, (board, answer) in enumerate(zip(boards, first))]
     unrelated = GenerationRequest((("system", "Another game."), ("user", "Go.")), max_new_tokens=6, seed=7)
-    backend.generate(first)
     reused_before = backend.tokens_reused
     warm = backend.generate([unrelated] + retries)
-    common = [_common_length(backend.prompt_ids(a.messages), backend.prompt_ids(b.messages)) for a, b in zip(first, retries)]
-    assert min(common) > 20
+    # What the last call ran: each prompt and its answer but the answer's last token.
+    ran = [answer.prompt_token_ids + answer.token_ids[:-1] for answer in first]
+    common = [_common_length(run, backend.prompt_ids(retry.messages)) for run, retry in zip(ran, retries)]
+    assert min(c - len(answer.prompt_token_ids) for c, answer in zip(common, first)) >= 1  # into the answers
     assert backend.tokens_reused - reused_before >= sum(common)
     for request, together in zip([unrelated] + retries, warm):
         backend.weights_changed()

@@ -180,7 +180,7 @@ class ScriptedBackend:
     def generate(self, requests):
         out = []
         for r in requests:
-            prompt = r.messages[-1][1]
+            prompt = r.messages[1][1]  # the first user turn holds the question
             q = next(q for q in _QUESTIONS if q_view(q) in prompt)
             cells = sorted(q.gold, reverse=True)  # reversed order, joined by "and"
             words = " and ".join(CELL_NAMES[c].replace("-", " ") for c in cells) or "none"
