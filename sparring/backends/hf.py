@@ -13,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from transformers import AttentionInterface
 from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from sparring.backends.base import Completion, GenerationRequest, ScoredOption, ScoreRequest
 from sparring.errors import SparringError
@@ -95,6 +98,25 @@ def length_groups(lengths: list[int], overhead: int = _PASS_COST, most: int | No
     return groups[::-1]
 
 
+def _decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
+    """Attention for one new token per row under an additive mask, as decoding
+    runs it: each key-value head's query heads at once, in two matrix products.
+    On CPU that is twice as fast as torch's fused kernel at these shapes (about
+    4% of a lockstep tick). Every other call goes to sdpa."""
+    batch, heads, length, dim = query.shape
+    if length != 1 or dropout or attention_mask is None or attention_mask.dtype == torch.bool:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
+    groups = key.shape[1]
+    scores = torch.matmul(query.reshape(batch, groups, heads // groups, dim), key.transpose(-1, -2))
+    scores = scores * (dim**-0.5 if scaling is None else scaling) + attention_mask
+    weights = scores.softmax(dim=-1, dtype=torch.float32).to(value.dtype)
+    return torch.matmul(weights, value).reshape(batch, 1, heads, dim), None
+
+
+AttentionInterface.register("sparring_decode", _decode_attention)
+AttentionMaskInterface.register("sparring_decode", sdpa_mask)  # masks as for sdpa
+
+
 class _RoomyLayer(DynamicLayer):
     """One layer's keys and values in buffers [B, kv heads, capacity, head dim] with
     room for the tokens still to come: a decode step writes its column in place
@@ -172,6 +194,8 @@ class HFBackend:
             self.tokenizer = AutoTokenizer.from_pretrained(path)
             self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
         self.model.to(config.device).eval()
+        if config.device == "cpu" and self.model.config._attn_implementation == "sdpa":
+            self.model.set_attn_implementation("sparring_decode")
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id

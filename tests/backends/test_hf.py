@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from sparring.backends.base import GenerationRequest, ScoreRequest
-from sparring.backends.hf import HFBackend, HFConfig, _common_length, _RoomyLayer, length_groups
+from sparring.backends.hf import HFBackend, HFConfig, _common_length, _decode_attention, _RoomyLayer, length_groups
 from sparring.errors import SparringError
 
 MESSAGES = (("user", "Pick a number."),)
@@ -197,3 +197,16 @@ def test_a_retry_reuses_the_keys_of_the_rejected_prompt_and_answer_and_changes_n
         alone = backend.generate([request])[0]
         assert together.token_ids == alone.token_ids
         assert together.logprobs == pytest.approx(alone.logprobs, abs=1e-4)
+
+
+def test_decode_attention_equals_torch_attention_with_the_key_value_heads_repeated():
+    torch.manual_seed(0)
+    query, key, value = torch.randn(3, 6, 1, 8), torch.randn(3, 2, 10, 8), torch.randn(3, 2, 10, 8)
+    mask = torch.zeros(3, 1, 1, 10)
+    mask[0, :, :, :4] = torch.finfo(torch.float32).min  # a left-padded row
+    module = torch.nn.Module()
+    module.num_key_value_groups, module.is_causal = 3, True
+    ours, _ = _decode_attention(module, query, key, value, mask, scaling=0.3)
+    expected = torch.nn.functional.scaled_dot_product_attention(
+        query, key.repeat_interleave(3, dim=1), value.repeat_interleave(3, dim=1), attn_mask=mask, scale=0.3)
+    assert torch.allclose(ours, expected.transpose(1, 2), atol=1e-5)  # [B, 1, heads, dim], as sdpa's path returns
