@@ -4,9 +4,9 @@ that RL needs), and batched scoring of candidate answers."""
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
-import bisect
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -208,7 +208,7 @@ class HFBackend:
         """Prompt tokens run through the model for generation, past each prompt's reused head."""
         self.tokens_reused = 0
         """Prompt tokens whose keys and values came from a cached head (run once for
-        all prompts under it) or from a prompt of the last call."""
+        all prompts under it) or from a prompt and answer of the last call."""
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
@@ -253,17 +253,16 @@ class HFBackend:
                 logprobs[i].append(token_logprobs[row])
                 if tokens[row] not in self.stop_ids and len(sampled[i]) < requests[i].max_new_tokens:
                     keep.append(row)
-            done = [row for row in range(len(active)) if row not in keep]
-            if done:  # kept for the next call: a retry goes on from prompt and answer
+            if len(keep) < len(active):  # kept for the next call: a retry goes on from prompt and answer
+                done = [row for row in range(len(active)) if row not in keep]
                 layers = [(layer.keys, layer.values) for layer in cache.layers]
-                if keep:  # the buffers are about to be compacted: copy the finished rows out
+                if keep:  # the buffers are about to be compacted: copy the finished rows out first
                     index = torch.tensor(done, device=self.config.device)
                     layers = [(keys[index], values[index]) for keys, values in layers]
-                for position, row in enumerate(done if keep else range(len(active))):
+                for at, row in enumerate(done):
                     i = active[row]
                     # The last sampled token was never run, so it has no keys and values.
-                    self._rows_now.append(_Prefix(prompts[i] + sampled[i][:-1], layers,
-                                                  position if keep else row, width - len(prompts[i])))
+                    self._rows_now.append(_Prefix(prompts[i] + sampled[i][:-1], layers, at, width - len(prompts[i])))
             if not keep:
                 break
             if len(keep) < len(active):  # finished rows leave the batch
