@@ -253,7 +253,7 @@ class HFBackend:
                 logprobs[i].append(token_logprobs[row])
                 if tokens[row] not in self.stop_ids and len(sampled[i]) < requests[i].max_new_tokens:
                     keep.append(row)
-            if len(keep) < len(active):  # kept for the next call: a retry goes on from prompt and answer
+            if len(keep) < len(active):  # finished rows are kept for the next call, then leave the batch
                 done = [row for row in range(len(active)) if row not in keep]
                 layers = [(layer.keys, layer.values) for layer in cache.layers]
                 if keep:  # the buffers are about to be compacted: copy the finished rows out first
@@ -261,11 +261,11 @@ class HFBackend:
                     layers = [(keys[index], values[index]) for keys, values in layers]
                 for at, row in enumerate(done):
                     i = active[row]
-                    # The last sampled token was never run, so it has no keys and values.
+                    # A retry goes on from prompt and answer. The last sampled token was
+                    # never run, so it has no keys and values.
                     self._rows_now.append(_Prefix(prompts[i] + sampled[i][:-1], layers, at, width - len(prompts[i])))
-            if not keep:
-                break
-            if len(keep) < len(active):  # finished rows leave the batch
+                if not keep:
+                    break
                 rows = torch.tensor(keep, device=self.config.device)
                 cache.batch_select_indices(rows)
                 mask, next_position = mask[rows], next_position[rows]
@@ -329,8 +329,9 @@ class HFBackend:
         mask = torch.full((batch, 1, 1, width + room), torch.finfo(dtype).min, dtype=dtype, device=self.config.device)
         for i, prompt in enumerate(prompts):
             mask[i, :, :, width - len(prompt) : width] = 0
-        self.tokens_reused += sum(length for _, length in prefixes)
-        self.tokens_prefilled += sum(len(p) for p in prompts) - sum(length for _, length in prefixes)
+        reused = sum(length for _, length in prefixes)
+        self.tokens_reused += reused
+        self.tokens_prefilled += sum(len(p) for p in prompts) - reused
         cache = Cache(layers=[_RoomyLayer(keys, values, width) for keys, values in buffers])
         next_position = torch.tensor([[len(p)] for p in prompts], device=self.config.device)
         return cache, mask, next_position, logits
@@ -355,7 +356,7 @@ class HFBackend:
         position = lengths + (tail_mask.cumsum(-1) - 1).clamp(min=0)
         output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
                             past_key_values=cache, use_cache=True, logits_to_keep=keep)
-        return output, ids.cpu(), mask
+        return output, ids, mask
 
     def _groups(self, sequences: list[list[int]], prefixes: list[tuple[_Prefix | None, int]],
                 most: int | None = None) -> list[list[int]]:
@@ -436,11 +437,10 @@ class HFBackend:
         self._head_caches[key] = prefix  # now the most recently used
         return prefix
 
-    def _shared_prefix(self, prompts: list[list[int]], limit: int | None = None) -> list[int]:
+    def _shared_prefix(self, prompts: list[list[int]], limit: int) -> list[int]:
         """The current shared head if every prompt starts with it; else a new one
-        common to these prompts and the previous call's; else []. A head leaves at
-        least one token of each prompt, and is at most `limit` long."""
-        limit = min(len(p) for p in prompts) - 1 if limit is None else min(limit, min(len(p) for p in prompts) - 1)
+        common to these prompts and the previous call's; else []. The head is at most
+        `limit` long (callers' limits leave each prompt at least one token)."""
         head = self._prefix_ids
         if head and len(head) <= limit and all(p[: len(head)] == head for p in prompts):
             return head
@@ -479,7 +479,7 @@ class HFBackend:
             keep = max(spans[i] for i in group) + 1
             output, ids, _ = self._forward([full[i] for i in group], [prefixes[i] for i in group], keep=keep)
             logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
-            targets = ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]
+            targets = (ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]).cpu()
             token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
             for row, i in enumerate(group):
                 prompt, option = rows[i]
