@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pyspiel
 
-from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, result_line
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, result_line, spec_from_openspiel
 
-SPEC = GameSpec(
-    id="connect_four",
+_OS_GAME = pyspiel.load_game("connect_four")  # immutable, so every match shares it
+SPEC = spec_from_openspiel(
+    _OS_GAME,
+    game_id="connect_four",
     version=1,
-    name="Connect four",
-    players=2,
-    perfect_information=True,
-    chance=False,
-    zero_sum=True,
-    utility_range=(-1.0, 1.0),
-    max_length=42,
     answer_format="Answer: <column>",
+    name="Connect four",  # OpenSpiel's long name is "Connect Four"
 )
 
 _ROWS, _COLS = 6, 7
@@ -66,4 +61,4 @@ class ConnectFourState(OpenSpielState):
 
 
 def make() -> OpenSpielGame:
-    return OpenSpielGame(SPEC, pyspiel.load_game("connect_four"), ConnectFourState)
+    return OpenSpielGame(SPEC, _OS_GAME, ConnectFourState)

@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pyspiel
 
-from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, spec_from_openspiel
 
-SPEC = GameSpec(
-    id="kuhn_poker",
+_OS_GAME = pyspiel.load_game("kuhn_poker")  # immutable, so every match shares it
+SPEC = spec_from_openspiel(
+    _OS_GAME,
+    game_id="kuhn_poker",
     version=1,
-    name="Kuhn poker",
-    players=2,
-    perfect_information=False,
-    chance=True,
-    zero_sum=True,
-    utility_range=(-2.0, 2.0),
-    max_length=3,
     answer_format="Answer: <pass or bet>",
+    name="Kuhn poker",  # OpenSpiel's long name is "Kuhn Poker"
 )
 
 CARDS = ("Jack", "Queen", "King")  # OpenSpiel card 0, 1, 2
@@ -69,4 +64,4 @@ class KuhnPokerState(OpenSpielState):
 
 
 def make() -> OpenSpielGame:
-    return OpenSpielGame(SPEC, pyspiel.load_game("kuhn_poker"), KuhnPokerState)
+    return OpenSpielGame(SPEC, _OS_GAME, KuhnPokerState)

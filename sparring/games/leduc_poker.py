@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pyspiel
 
-from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, spec_from_openspiel
 
-SPEC = GameSpec(
-    id="leduc_poker",
+_OS_GAME = pyspiel.load_game("leduc_poker")  # immutable, so every match shares it
+SPEC = spec_from_openspiel(
+    _OS_GAME,
+    game_id="leduc_poker",
     version=1,
-    name="Leduc poker",
-    players=2,
-    perfect_information=False,
-    chance=True,
-    zero_sum=True,
-    utility_range=(-13.0, 13.0),
-    max_length=8,
     answer_format="Answer: <fold, call or raise>",
+    name="Leduc poker",  # OpenSpiel's long name is "Leduc Poker"
 )
 
 # OpenSpiel card c has rank c // 2 and one of two suits, c % 2 (checked in tests).
@@ -93,4 +88,4 @@ def _chips(n: float) -> str:
 
 
 def make() -> OpenSpielGame:
-    return OpenSpielGame(SPEC, pyspiel.load_game("leduc_poker"), LeducPokerState)
+    return OpenSpielGame(SPEC, _OS_GAME, LeducPokerState)

@@ -3,27 +3,28 @@ sixes wild). A bid is named `NxF`: "at least N of all dice show face F"."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pyspiel
 
 from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, spec_from_openspiel
 
 SIDES = 6  # OpenSpiel's default; the highest face is wild
 
-SPEC = GameSpec(
-    id="liars_dice",
-    version=1,
-    name="Liar's dice",
-    players=2,
-    perfect_information=False,
-    chance=True,
-    zero_sum=True,
-    utility_range=(-1.0, 1.0),
-    max_length=13,  # 2 dice x 6 faces = 12 bids, then "liar"
-    answer_format="Answer: <bid like 2x3, or liar>",
-)
+
+def _spec(os_game: pyspiel.Game) -> GameSpec:
+    numdice = os_game.get_parameters()["numdice"]
+    return spec_from_openspiel(
+        os_game,
+        game_id="liars_dice",
+        version=1,
+        answer_format="Answer: <bid like 2x3, or liar>",
+        name="Liar's dice",  # OpenSpiel's long name is "Liars Dice"
+        # the default instance carries no params, so its ref stays "liars_dice"
+        params={} if numdice == 1 else {"numdice": numdice},
+    )
+
+
+SPEC = _spec(pyspiel.load_game("liars_dice"))
 
 
 class LiarsDiceState(OpenSpielState):
@@ -87,7 +88,4 @@ def make(numdice: int = 1) -> OpenSpielGame:
 
         raise SparringError(f"liars_dice: numdice must be an integer from 1 to 5, got {numdice!r}")
     os_game = pyspiel.load_game("liars_dice", {"numdice": numdice})
-    spec = SPEC if numdice == 1 else replace(
-        SPEC, params=(("numdice", numdice),), max_length=os_game.max_game_length()
-    )
-    return OpenSpielGame(spec, os_game, LiarsDiceState)
+    return OpenSpielGame(_spec(os_game), os_game, LiarsDiceState)

@@ -173,30 +173,43 @@ def _loads(name: str) -> bool:
         return False
 
 
-def spec_from_openspiel(name: str, game: pyspiel.Game, params: dict) -> GameSpec:
-    """Facts about `game` (registered in OpenSpiel as `name`) as OpenSpiel states them.
-    The id keeps `name`: a simultaneous game loaded turn-based has another short name."""
+def spec_from_openspiel(
+    game: pyspiel.Game,
+    *,
+    game_id: str,
+    version: int,
+    answer_format: str,
+    name: str | None = None,
+    params: dict | None = None,
+) -> GameSpec:
+    """The spec of an OpenSpiel-backed game: every fact OpenSpiel states is read from
+    `game`; the caller gives only what sparring adds, the registry id, the rules'
+    version, the answer format and, where OpenSpiel's long name reads badly, a name."""
     gtype = game.get_type()
     return GameSpec(
-        id="openspiel:" + name,
-        version=1,
-        name=gtype.long_name,
+        id=game_id,
+        version=version,
+        name=name or gtype.long_name,
         players=game.num_players(),
         perfect_information=gtype.information == pyspiel.GameType.Information.PERFECT_INFORMATION,
         chance=gtype.chance_mode != pyspiel.GameType.ChanceMode.DETERMINISTIC,
         zero_sum=gtype.utility == pyspiel.GameType.Utility.ZERO_SUM,
         utility_range=(float(game.min_utility()), float(game.max_utility())),
+        # Decisions only, as our states resolve chance: OpenSpiel's max_game_length
+        # leaves chance out (max_move_number adds it back: Kuhn 3 + 2 deals = 5).
         max_length=game.max_game_length(),
-        answer_format="Answer: <action>",
-        params=tuple(sorted(params.items())),
+        answer_format=answer_format,
+        params=tuple(sorted((params or {}).items())),
     )
 
 
 def make_openspiel_game(text: str) -> OpenSpielGame:
-    """Any OpenSpiel game, `name(k=v,...)`, with the generic text view."""
+    """Any OpenSpiel game, `name(k=v,...)`, with the generic text view. The id keeps
+    `name`: a simultaneous game loaded turn-based has another short name."""
     game = load_openspiel(text)
     name, params = parse_ref(text)
-    return OpenSpielGame(spec_from_openspiel(name, game, params), game, OpenSpielState)
+    spec = spec_from_openspiel(game, game_id="openspiel:" + name, version=1, answer_format="Answer: <action>", params=params)
+    return OpenSpielGame(spec, game, OpenSpielState)
 
 
 # -- the generic view ------------------------------------------------------------------

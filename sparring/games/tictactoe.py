@@ -4,20 +4,15 @@ from __future__ import annotations
 
 import pyspiel
 
-from sparring.games.core import GameSpec
-from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, result_line
+from sparring.games.openspiel import OpenSpielGame, OpenSpielState, mover, result_line, spec_from_openspiel
 
-SPEC = GameSpec(
-    id="tictactoe",
+_OS_GAME = pyspiel.load_game("tic_tac_toe")  # immutable, so every match shares it
+SPEC = spec_from_openspiel(
+    _OS_GAME,
+    game_id="tictactoe",
     version=1,
-    name="Tic-tac-toe",
-    players=2,
-    perfect_information=True,
-    chance=False,
-    zero_sum=True,
-    utility_range=(-1.0, 1.0),
-    max_length=9,
     answer_format="Answer: <cell>",
+    name="Tic-tac-toe",  # OpenSpiel's long name is "Tic Tac Toe"
 )
 
 _CELL_NAMES = tuple(str(i + 1) for i in range(9))
@@ -68,4 +63,4 @@ class TicTacToeState(OpenSpielState):
 
 
 def make() -> OpenSpielGame:
-    return OpenSpielGame(SPEC, pyspiel.load_game("tic_tac_toe"), TicTacToeState)
+    return OpenSpielGame(SPEC, _OS_GAME, TicTacToeState)
