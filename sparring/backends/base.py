@@ -28,6 +28,7 @@ class Completion:
     prompt_token_ids: list[int] = field(default_factory=list)
     finish_reason: str = "stop"  # "stop", "length" or "error"
     error: str | None = None
+    weights_version: str | None = None  # the policy version that sampled it, where the backend knows it
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class ScoredOption:
     prompt_token_ids: list[int]
     token_ids: list[int]  # the option's tokens
     logprobs: list[float]  # log-prob of each option token after the prompt (temperature 1)
+    weights_version: str | None = None  # the policy version that scored it, where the backend knows it
 
     @property
     def total(self) -> float:

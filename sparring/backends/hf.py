@@ -1,64 +1,28 @@
 """A local transformers model as a backend: batched sampling with per-request seeds,
 returning the sampled token ids and their log-probabilities (the behaviour policy
-that RL needs), and batched scoring of candidate answers."""
+that RL needs), and batched scoring of candidate answers.
+
+Two paths behind `HFConfig.fast`: the plain path below (left-padded batch, an
+ordinary transformers cache, one decode step at a time) is the reference; the fast
+path (hf_fast.py) reuses keys and values across calls and gives the same samples
+(tests/backends/test_hf_paths.py).
+"""
 
 from __future__ import annotations
 
-import bisect
 import json
-import os
-import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from transformers import AttentionInterface
-from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from sparring.backends.base import Completion, GenerationRequest, ScoredOption, ScoreRequest
+from sparring.backends.hf_fast import FastPath, use_decode_attention
+from sparring.backends.padding import left_pad, positions
+from sparring.backends.sampling import sample_tokens
 from sparring.errors import SparringError
 
-
-_MIN_SHARED_PREFIX = 16  # shorter shared heads are not worth a cached forward pass
-_PASS_COST = 64  # a forward pass's fixed cost, in tokens of prefill (weights read once more)
-_HEADS_KEPT = 8  # prompt heads whose keys and values are kept for later calls
-
-
-def free_cores() -> int:
-    """Cores idle right now (sampled from /proc/stat over 0.2 s; the load average
-    elsewhere). On a shared 2-core machine two threads while another process held
-    a core were 5-10x slower than one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    try:
-        idle_before, total_before = _cpu_times()
-        time.sleep(0.2)
-        idle_after, total_after = _cpu_times()
-        idle = (idle_after - idle_before) / max(1, total_after - total_before)
-        return max(1, min(cores, round(idle * (os.cpu_count() or cores))))
-    except OSError:
-        busy = int(os.getloadavg()[0] + 0.5) if hasattr(os, "getloadavg") else 0
-        return max(1, cores - busy)
-
-
-def _cpu_times() -> tuple[int, int]:
-    """(idle, total) jiffies of all CPUs, from the first line of /proc/stat."""
-    with open("/proc/stat") as f:
-        fields = [int(v) for v in f.readline().split()[1:]]
-    return fields[3] + fields[4], sum(fields)  # idle + iowait
-
-
-def left_pad(rows: list[list[int]], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows right-aligned in one tensor: (ids [B, T], attention mask [B, T])."""
-    width = max(len(r) for r in rows)
-    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, width - len(row) :] = torch.tensor(row)
-        mask[i, width - len(row) :] = 1
-    return ids.to(device), mask.to(device)
+BASE_WEIGHTS = "base"  # the weights version of a model as loaded from disk
 
 
 def resolve_model_dir(path: str | Path) -> Path:
@@ -79,79 +43,10 @@ def resolve_model_dir(path: str | Path) -> Path:
     )
 
 
-def length_groups(lengths: list[int], overhead: int = _PASS_COST, most: int | None = None) -> list[list[int]]:
-    """Row indices in groups of similar length, so that padding each group to its
-    longest row wastes little compute: rows sorted by length, cut where the padded
-    tokens plus `overhead` tokens per group (a forward pass's fixed cost) are fewest;
-    at most `most` rows a group."""
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    best, cut = [0] + [None] * len(order), [0] * (len(order) + 1)  # best[k]: cost of the first k rows
-    for end in range(1, len(order) + 1):
-        for start in range(max(0, end - most) if most else 0, end):
-            cost = best[start] + overhead + (end - start) * lengths[order[end - 1]]
-            if best[end] is None or cost < best[end]:
-                best[end], cut[end] = cost, start
-    groups, end = [], len(order)
-    while end:
-        groups.append(order[cut[end] : end])
-        end = cut[end]
-    return groups[::-1]
-
-
-def _decode_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None, **kwargs):
-    """Attention for one new token per row under an additive mask, as decoding
-    runs it: each key-value head's query heads at once, in two matrix products.
-    On CPU that is twice as fast as torch's fused kernel at these shapes (about
-    4% of a lockstep tick). Every other call goes to sdpa."""
-    batch, heads, length, dim = query.shape
-    if length != 1 or dropout or attention_mask is None or attention_mask.dtype == torch.bool:
-        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-    groups = key.shape[1]
-    scores = torch.matmul(query.reshape(batch, groups, heads // groups, dim), key.transpose(-1, -2))
-    scores = scores * (dim**-0.5 if scaling is None else scaling) + attention_mask
-    weights = scores.softmax(dim=-1, dtype=torch.float32).to(value.dtype)
-    return torch.matmul(weights, value).reshape(batch, 1, heads, dim), None
-
-
-AttentionInterface.register("sparring_decode", _decode_attention)
-AttentionMaskInterface.register("sparring_decode", sdpa_mask)  # masks as for sdpa
-
-
-class _RoomyLayer(DynamicLayer):
-    """One layer's keys and values in buffers [B, kv heads, capacity, head dim] with
-    room for the tokens still to come: a decode step writes its column in place
-    instead of concatenating, which copied the whole cache at every step.
-    Attention reads the whole buffers (on CPU a third faster than a slice of them),
-    so the caller's 4D mask hides the columns not written yet."""
-
-    def __init__(self, keys: torch.Tensor, values: torch.Tensor, length: int):
-        super().__init__()
-        self.dtype, self.device, self.is_initialized = keys.dtype, keys.device, True
-        self.keys, self.values, self._length = keys, values, length
-
-    def update(self, key_states: torch.Tensor, value_states: torch.Tensor, *args, **kwargs):
-        start, end = self._length, self._length + key_states.shape[-2]
-        self.keys[:, :, start:end] = key_states  # fails if out of room: the caller sized it
-        self.values[:, :, start:end] = value_states
-        self._length = end
-        return self.keys, self.values
-
-    def get_seq_length(self) -> int:
-        return self._length
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self.keys, self.values = self.keys[indices], self.values[indices]
-
-
-@dataclass(frozen=True)
-class _Prefix:
-    """Keys and values already computed for the tokens `ids`: in row `row` of each
-    layer's (keys, values) [rows, kv heads, columns, head dim], from column `start` on."""
-
-    ids: list[int]
-    layers: list[tuple[torch.Tensor, torch.Tensor]]
-    row: int = 0
-    start: int = 0
+def weights_version_of(model_dir: Path) -> str:
+    """A training checkpoint's name (step-12 for checkpoints/step-12/policy) for
+    its policy folder; BASE_WEIGHTS for any other model directory."""
+    return model_dir.parent.name if model_dir.name == "policy" else BASE_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -162,59 +57,38 @@ class HFConfig:
     """bfloat16, float16 or float32."""
     device: str = "cpu"
     """torch device: cpu, cuda, cuda:1, ..."""
-    threads: int = 0
-    """CPU threads; 0 picks the cores that are free now."""
     max_batch: int = 32
     """Most sequences in one forward pass; bigger batches are split."""
+    fast: bool = True
+    """Reuse keys and values across calls and decode in place (hf_fast.py); False
+    runs the plain reference path, which gives the same samples, slower."""
 
 
 class HFBackend:
     def __init__(self, config: HFConfig, name: str | None = None):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
         path = resolve_model_dir(config.path)
         if config.dtype not in ("bfloat16", "float16", "float32"):
             raise SparringError(f"dtype '{config.dtype}' unknown: use bfloat16, float16 or float32")
-        if config.device == "cpu":
-            torch.set_num_threads(config.threads or free_cores())
         self.config = config
         self.name = name or path.name
-        adapter = path / "adapter_config.json"
-        if adapter.exists():
-            # A LoRA adapter (a training checkpoint): its base model with the adapter
-            # merged in, and the base model's tokenizer unless the adapter has one.
-            from peft import AutoPeftModelForCausalLM
-
-            base = json.loads(adapter.read_text())["base_model_name_or_path"]
-            has_tokenizer = (path / "tokenizer_config.json").exists()
-            self.tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
-            peft_model = AutoPeftModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
-            self.model = peft_model.merge_and_unload()
-        else:
-            self.tokenizer = AutoTokenizer.from_pretrained(path)
-            self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, config.dtype))
+        self.tokenizer, self.model = _load(path, getattr(torch, config.dtype))
         self.model.to(config.device).eval()
-        if config.device == "cpu" and self.model.config._attn_implementation == "sdpa":
-            self.model.set_attn_implementation("sparring_decode")
+        self.weights_version: str = weights_version_of(path)
+        """The version of the weights the model holds. Whoever changes the weights or
+        swaps `model` sets a new one (a trainer: "step-12"); keys and values cached
+        under another version are then dropped, and every completion and scored
+        option carries the version that produced it."""
+        self._cached_version = self.weights_version  # the version the fast path's keys and values belong to
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
-        self._prefix_ids: list[int] = []  # the head shared by recent prompts
-        self._last_prompt: list[int] = []
-        self._head_caches: dict[tuple[int, ...], _Prefix] = {}  # keys and values per head, least recently used first
-        self._rows_before: list[_Prefix] = []  # prompts and answers of the last generate call
-        self._rows_now: list[_Prefix] = []  # of this one
-        self.tokens_prefilled = 0
-        """Prompt tokens run through the model for generation, past each prompt's reused head."""
-        self.tokens_reused = 0
-        """Prompt tokens whose keys and values came from a cached head (run once for
-        all prompts under it) or from a prompt and answer of the last call."""
         self.stop_ids = {self.tokenizer.eos_token_id}
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
             self.stop_ids |= set(eos if isinstance(eos, list) else [eos])
-
-    # ---- prompts -----------------------------------------------------------------
+        self._fast = FastPath(self.pad_id, config.device, config.max_batch) if config.fast else None
+        if self._fast is not None and config.device == "cpu":
+            use_decode_attention(self.model)
 
     def prompt_ids(self, messages: tuple[tuple[str, str], ...]) -> list[int]:
         chat = [{"role": role, "content": content} for role, content in messages]
@@ -222,347 +96,124 @@ class HFBackend:
             self.tokenizer.apply_chat_template(chat, add_generation_prompt=True, tokenize=True, return_dict=True)["input_ids"]
         )
 
-    # ---- generation --------------------------------------------------------------
-
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
-        # The last call's prompts and answers stay at hand during this one; then this call's, for the next.
-        self._rows_before, self._rows_now = self._rows_now, []
-        out: list[Completion] = []
-        for start in range(0, len(requests), self.config.max_batch):
-            out.extend(self._generate_batch(requests[start : start + self.config.max_batch]))
-        self._rows_before = []
-        return out
-
-    @torch.no_grad()
-    def _generate_batch(self, requests: list[GenerationRequest]) -> list[Completion]:
+        self._follow_weights_version()
         prompts = [self.prompt_ids(r.messages) for r in requests]
-        sampled: list[list[int]] = [[] for _ in requests]
-        logprobs: list[list[float]] = [[] for _ in requests]
-        # One generator per request: a request's sample does not depend on its batch.
-        generators = [torch.Generator().manual_seed(r.seed) for r in requests]
-        active = [i for i, r in enumerate(requests) if r.max_new_tokens > 0]  # rows still sampling
-        if active:
-            room = max(requests[i].max_new_tokens for i in active)
-            cache, mask, next_position, logits = self._prefill([prompts[i] for i in active], room)
-            width = cache.get_seq_length()  # every prompt ends here; answers go on from it
-        while active:
-            tokens, token_logprobs = _sample(logits, [requests[i] for i in active], [generators[i] for i in active])
-            keep = []
-            for row, i in enumerate(active):
-                sampled[i].append(tokens[row])
-                logprobs[i].append(token_logprobs[row])
-                if tokens[row] not in self.stop_ids and len(sampled[i]) < requests[i].max_new_tokens:
-                    keep.append(row)
-            if len(keep) < len(active):  # finished rows are kept for the next call, then leave the batch
-                done = [row for row in range(len(active)) if row not in keep]
-                layers = [(layer.keys, layer.values) for layer in cache.layers]
-                if keep:  # the buffers are about to be compacted: copy the finished rows out first
-                    index = torch.tensor(done, device=self.config.device)
-                    layers = [(keys[index], values[index]) for keys, values in layers]
-                for at, row in enumerate(done):
-                    i = active[row]
-                    # A retry goes on from prompt and answer. The last sampled token was
-                    # never run, so it has no keys and values.
-                    self._rows_now.append(_Prefix(prompts[i] + sampled[i][:-1], layers, at, width - len(prompts[i])))
-                if not keep:
-                    break
-                rows = torch.tensor(keep, device=self.config.device)
-                cache.batch_select_indices(rows)
-                mask, next_position = mask[rows], next_position[rows]
-                active, tokens = [active[r] for r in keep], [tokens[r] for r in keep]
-            step = torch.tensor(tokens, device=self.config.device).unsqueeze(1)  # [R, 1]
-            mask[:, :, :, cache.get_seq_length()] = 0  # the column this token's keys go to
-            output = self.model(
-                input_ids=step, attention_mask=mask, position_ids=next_position,
-                past_key_values=cache, use_cache=True,
-            )
-            cache, next_position = output.past_key_values, next_position + 1
-            logits = output.logits[:, -1, :].float().cpu()
+        if self._fast is not None:
+            answers = self._fast.generate(self.model, prompts, requests, self.stop_ids)
+        else:
+            answers, size = [], self.config.max_batch
+            for start in range(0, len(requests), size):
+                answers += plain_generate(self.model, prompts[start : start + size], requests[start : start + size],
+                                          self.pad_id, self.stop_ids, self.config.device)
         return [
             Completion(
-                text=self.tokenizer.decode(toks, skip_special_tokens=True),
-                token_ids=toks,
-                logprobs=lps,
+                text=self.tokenizer.decode(tokens, skip_special_tokens=True),
+                token_ids=tokens,
+                logprobs=logprobs,
                 prompt_token_ids=prompt,
-                finish_reason="stop" if toks and toks[-1] in self.stop_ids else "length",
+                finish_reason="stop" if tokens and tokens[-1] in self.stop_ids else "length",
+                weights_version=self.weights_version,
             )
-            for toks, lps, prompt in zip(sampled, logprobs, prompts)
+            for (tokens, logprobs), prompt in zip(answers, prompts)
         ]
 
-    def _prefill(self, prompts: list[list[int]], room: int):
-        """Run the prompts for generation; return (cache with room for `room` more
-        tokens per row, additive attention mask over all its columns [B, 1, 1, W + room],
-        next positions [B, 1], last logits [B, V]).
-
-        Each row runs only what follows the longest head of it whose keys and values
-        are at hand (`_prefixes`), in groups of similar length; each group's keys and
-        values are gathered into the last columns of one cache for batched decoding.
-        """
-        batch = len(prompts)
-        prefixes = self._prefixes(prompts, [len(p) - 1 for p in prompts], recent=True)
-        runs = []  # (rows, model output, attention mask)
-        for group in self._groups(prompts, prefixes):
-            output, _, group_mask = self._forward([prompts[i] for i in group], [prefixes[i] for i in group], keep=1)
-            runs.append((group, output, group_mask))
-        width = max(len(p) for p in prompts)
-        logits = torch.empty((batch, self.model.config.vocab_size))
-        buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
-        for rows, output, group_mask in runs:
-            logits[rows] = output.logits[:, -1, :].float().cpu()
-            # Each row's tokens, gapped in the group (its prefix right-aligned, then its
-            # left-padded tail), gathered into the last columns: a stable sort of the
-            # mask lists a row's pad columns first, then its tokens in order.
-            columns = group_mask.sort(dim=1, stable=True).indices
-            columns = torch.cat([columns.new_zeros((len(rows), max(0, width - columns.shape[1]))), columns], dim=1)[:, -width:]
-            index = torch.tensor(rows, device=self.config.device)
-            for layer_index, layer in enumerate(output.past_key_values.layers):
-                kv_heads, head_dim = layer.keys.shape[1], layer.keys.shape[3]
-                if len(buffers) <= layer_index:  # [B, kv heads, width + room, head dim]
-                    size = (batch, kv_heads, width + room, head_dim)
-                    buffers.append((layer.keys.new_zeros(size), layer.values.new_zeros(size)))
-                gather = columns[:, None, :, None].expand(-1, kv_heads, -1, head_dim)
-                keys, values = buffers[layer_index]
-                keys[index, :, :width] = layer.keys.gather(2, gather)
-                values[index, :, :width] = layer.values.gather(2, gather)
-        # A 4D mask goes to attention as it is; pads on the left hold stray keys, masked.
-        dtype = buffers[0][0].dtype
-        mask = torch.full((batch, 1, 1, width + room), torch.finfo(dtype).min, dtype=dtype, device=self.config.device)
-        for i, prompt in enumerate(prompts):
-            mask[i, :, :, width - len(prompt) : width] = 0
-        reused = sum(length for _, length in prefixes)
-        self.tokens_reused += reused
-        self.tokens_prefilled += sum(len(p) for p in prompts) - reused
-        cache = Cache(layers=[_RoomyLayer(keys, values, width) for keys, values in buffers])
-        next_position = torch.tensor([[len(p)] for p in prompts], device=self.config.device)
-        return cache, mask, next_position, logits
-
-    def _forward(self, rows: list[list[int]], prefixes: list[tuple[_Prefix | None, int]], keep: int):
-        """One forward pass over `rows`, each after its prefix's keys and values
-        (its first `length` tokens); return (the model output with the logits of the
-        last `keep` positions, the left-padded ids run [B, T], the attention mask
-        over prefixes and those ids [B, P + T])."""
-        ids, tail_mask = left_pad([row[length:] for row, (_, length) in zip(rows, prefixes)],
-                                  self.pad_id, self.config.device)
-        prefix_width = max(length for _, length in prefixes)
-        if prefix_width:
-            cache = DynamicCache(ddp_cache_data=_batch_prefixes(prefixes, prefix_width))
-            head_mask = torch.zeros((len(rows), prefix_width), dtype=torch.long, device=ids.device)
-            for row, (_, length) in enumerate(prefixes):
-                head_mask[row, prefix_width - length :] = 1
-            mask = torch.cat([head_mask, tail_mask], dim=1)
-        else:
-            cache, mask = None, tail_mask
-        lengths = torch.tensor([[length] for _, length in prefixes], device=ids.device)
-        position = lengths + (tail_mask.cumsum(-1) - 1).clamp(min=0)
-        output = self.model(input_ids=ids, attention_mask=mask, position_ids=position,
-                            past_key_values=cache, use_cache=True, logits_to_keep=keep)
-        return output, ids, mask
-
-    def _groups(self, sequences: list[list[int]], prefixes: list[tuple[_Prefix | None, int]],
-                most: int | None = None) -> list[list[int]]:
-        """Row indices in groups for forward passes: rows under one head together (its
-        keys and values are then broadcast, not gathered row by row), the others in
-        one pool; then by length."""
-        heads = [(id(prefix), length) for prefix, length in prefixes]
-        rows_under = Counter(heads)
-        by_head: dict[tuple[int, int] | None, list[int]] = {}
-        for i, head in enumerate(heads):
-            by_head.setdefault(head if rows_under[head] > 1 else None, []).append(i)
-        return [[members[g] for g in group]
-                for members in by_head.values()
-                for group in length_groups([len(sequences[i]) - prefixes[i][1] for i in members], most=most)]
-
-    def _prefixes(self, prompts: list[list[int]], limits: list[int], recent: bool) -> list[tuple[_Prefix | None, int]]:
-        """Per row, keys and values at hand for a head of its prompt, and how long that
-        head is (at most `limits[i]`): a cached head (`_head_groups`), or with
-        `recent`, a longer head shared with a prompt and answer of the last generate call."""
-        chosen: list[tuple[_Prefix | None, int]] = [(None, 0)] * len(prompts)
-        for head, rows in self._head_groups(prompts, limits):
-            if head:
-                prefix = self._head_cache(head)
-                for i in rows:
-                    chosen[i] = (prefix, len(head))
-        if recent:
-            # In sorted order, the kept prompt sharing the longest head with a prompt is
-            # one of the two next to where that prompt would be inserted.
-            kept = sorted(self._rows_before + self._rows_now, key=lambda row: row.ids)
-            for i, prompt in enumerate(prompts):
-                at = bisect.bisect_left(kept, prompt, key=lambda row: row.ids)
-                for neighbour in kept[max(0, at - 1) : at + 1]:
-                    common = min(limits[i], _common_length(prompt, neighbour.ids))
-                    if common > chosen[i][1]:
-                        chosen[i] = (neighbour, common)
-        return chosen
-
-    def _head_groups(self, prompts: list[list[int]], limits: list[int]) -> list[tuple[list[int], list[int]]]:
-        """Rows grouped by the head whose keys and values they share: [(head, rows)].
-
-        Prompts of one game share a long head (system prompt, rules; `_shared_prefix`)
-        whose keys and values are kept for later calls, so only the rows' own parts are run.
-        Below it, rows that go on alike (the same seat of the same game, or one game
-        of several) share a longer head, run once for the group when the tokens it
-        saves outweigh a forward pass. Row i's head is at most `limits[i]` long.
-        """
-        root = self._shared_prefix(prompts, min(limits))
-        branches: dict[int | None, list[int]] = {}
-        for i, prompt in enumerate(prompts):
-            branches.setdefault(prompt[len(root)] if limits[i] > len(root) else None, []).append(i)
-        groups = []
-        for token, rows in branches.items():
-            head = root
-            if token is not None and len(rows) > 1:
-                length = min(min(limits[i] for i in rows), *(_common_length(prompts[rows[0]], prompts[i]) for i in rows[1:]))
-                if (len(rows) - 1) * (length - len(root)) > _PASS_COST:
-                    head = prompts[rows[0]][:length]
-            groups.append((head, rows))
-        return groups
-
-    def _head_cache(self, head: list[int]) -> _Prefix:
-        """Keys and values of `head`, kept while among the few most recently used.
-        A head below the shared head is run on top of it."""
-        key = tuple(head)
-        if key in self._head_caches:
-            prefix = self._head_caches.pop(key)
-        else:
-            base = self._prefix_ids if len(head) > len(self._prefix_ids) and head[: len(self._prefix_ids)] == self._prefix_ids else []
-            cache = DynamicCache(ddp_cache_data=self._head_cache(base).layers) if base else None
-            ids = torch.tensor([head[len(base) :]], device=self.config.device)
-            position = torch.arange(len(base), len(head), device=self.config.device).unsqueeze(0)
-            cache = self.model(input_ids=ids, position_ids=position, past_key_values=cache,
-                               use_cache=True, logits_to_keep=1).past_key_values
-            prefix = _Prefix(list(head), [(layer.keys, layer.values) for layer in cache.layers])
-            if len(self._head_caches) >= _HEADS_KEPT:  # drop the least recently used, never the shared head
-                shared = tuple(self._prefix_ids)
-                self._head_caches.pop(next(h for h in self._head_caches if h != shared))
-        self._head_caches[key] = prefix  # now the most recently used
-        return prefix
-
-    def _shared_prefix(self, prompts: list[list[int]], limit: int) -> list[int]:
-        """The current shared head if every prompt starts with it; else a new one
-        common to these prompts and the previous call's; else []. The head is at most
-        `limit` long (callers' limits leave each prompt at least one token)."""
-        head = self._prefix_ids
-        if head and len(head) <= limit and all(p[: len(head)] == head for p in prompts):
-            return head
-        references = prompts[1:] + ([self._last_prompt] if self._last_prompt else [])
-        self._last_prompt = prompts[0]
-        length = min([limit] + [_common_length(prompts[0], r) for r in references])
-        if not references or length < _MIN_SHARED_PREFIX:
-            return []
-        self._prefix_ids = prompts[0][:length]
-        return self._prefix_ids
-
-    # ---- scoring -----------------------------------------------------------------
-
-    @torch.no_grad()
     def score(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
         """Per request, per option: the prompt and option token ids exactly as scored
         and each option token's log-prob (temperature 1)."""
-        rows, spans, owners = [], [], []
-        if not any(request.options for request in requests):
-            return [[] for _ in requests]
+        self._follow_weights_version()
+        rows, owners = [], []  # (prompt ids, option ids), and the request each row is from
         for r_index, request in enumerate(requests):
             prompt = self.prompt_ids(request.messages)
             for option in request.options:
-                option_ids = self.tokenizer(option, add_special_tokens=False)["input_ids"]
-                rows.append((prompt, option_ids))
-                spans.append(len(option_ids))
+                rows.append((prompt, self.tokenizer(option, add_special_tokens=False)["input_ids"]))
                 owners.append(r_index)
-        # A row's head stops before its prompt ends, so its tail holds the position
-        # that predicts the option's first token.
-        full = [prompt + option for prompt, option in rows]
-        scored: list[ScoredOption | None] = [None] * len(rows)
-        prefixes = self._prefixes(full, [len(p) - 1 for p, _ in rows], recent=False)
-        for group in self._groups(full, prefixes, most=self.config.max_batch):
-            # Options sit at the end of left-padded rows: only the last `keep` positions
-            # predict option tokens, so the vocabulary projection runs on those alone.
-            keep = max(spans[i] for i in group) + 1
-            output, ids, _ = self._forward([full[i] for i in group], [prefixes[i] for i in group], keep=keep)
-            logp = torch.log_softmax(output.logits.float().cpu()[:, :-1], dim=-1)  # position t predicts token t+1
-            targets = (ids[:, -(keep - 1):] if keep > 1 else ids[:, :0]).cpu()
-            token_logp = logp.gather(-1, targets.unsqueeze(-1)).squeeze(-1)  # [G, keep-1]
-            for row, i in enumerate(group):
-                prompt, option = rows[i]
-                values = token_logp[row, token_logp.shape[1] - spans[i] :].tolist() if spans[i] else []
-                scored[i] = ScoredOption(prompt, option, values)
+        if not rows:
+            return [[] for _ in requests]
+        if self._fast is not None:
+            logprobs = self._fast.score(self.model, rows)
+        else:
+            logprobs, size = [], self.config.max_batch
+            for start in range(0, len(rows), size):
+                logprobs += plain_score(self.model, rows[start : start + size], self.pad_id, self.config.device)
         result: list[list[ScoredOption]] = [[] for _ in requests]
-        for owner, option in zip(owners, scored):
-            result[owner].append(option)
+        for owner, (prompt, option), values in zip(owners, rows, logprobs):
+            result[owner].append(ScoredOption(prompt, option, values, weights_version=self.weights_version))
         return result
 
-    def weights_changed(self) -> None:
-        """Call after changing the model's weights: drops keys and values cached
-        under the old weights."""
-        self._prefix_ids, self._last_prompt = [], []
-        self._head_caches.clear()
-        self._rows_before, self._rows_now = [], []
+    def _follow_weights_version(self) -> None:
+        """Drop keys and values cached under other weights than `weights_version`'s.
+        A swapped-in model gets the fast decoding attention too."""
+        if self.weights_version != self._cached_version:
+            if self._fast is not None:
+                self._fast.clear()
+                if self.config.device == "cpu":
+                    use_decode_attention(self.model)
+            self._cached_version = self.weights_version
 
     def close(self) -> None:
-        self.weights_changed()  # drops the kept keys and values
+        if self._fast is not None:
+            self._fast.clear()
         self.model = None
 
 
-def _sample(logits: torch.Tensor, requests: list[GenerationRequest],
-            generators: list[torch.Generator]) -> tuple[list[int], list[float]]:
-    """One token per row, with its log-probability under the distribution it was
-    drawn from (temperature and top-p applied): the behaviour policy's log-prob,
-    which importance ratios in RL need. A row draws one uniform number from its own
-    generator and inverts the CDF, so its sample does not depend on the batch."""
-    temperature = torch.tensor([r.temperature for r in requests])
-    greedy = temperature <= 0
-    if (temperature != 1).any():  # each pass over [R, V] costs a decode step about 1 ms at R = 32
-        logits = logits / torch.where(greedy, torch.ones_like(temperature), temperature).unsqueeze(1)
-    logp = torch.log_softmax(logits, dim=-1)  # [R, V]
-    for row, request in enumerate(requests):
-        if not greedy[row] and request.top_p < 1.0:
-            logp[row] = _nucleus(logp[row], request.top_p)
-    tokens = logp.argmax(dim=-1) if greedy.any() else torch.zeros(len(requests), dtype=torch.long)
-    rows = (~greedy).nonzero().flatten()
-    if len(rows):
-        cdf = (logp if len(rows) == len(requests) else logp[rows]).exp().cumsum_(dim=-1)  # [S, V]
-        u = torch.tensor([float(torch.rand((), generator=generators[r])) for r in rows.tolist()])
-        drawn = torch.searchsorted(cdf, (u * cdf[:, -1]).unsqueeze(1), right=True).squeeze(1)
-        tokens[rows] = drawn.clamp(max=logp.shape[1] - 1)
-    chosen = logp.gather(1, tokens.unsqueeze(1)).squeeze(1)
-    return tokens.tolist(), chosen.tolist()
+def _load(path: Path, dtype: torch.dtype):
+    """(tokenizer, model) of a model directory, or of a LoRA adapter directory: its
+    base model with the adapter merged in, and the base model's tokenizer unless
+    the adapter has one."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    adapter = path / "adapter_config.json"
+    if not adapter.exists():
+        return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+    from peft import AutoPeftModelForCausalLM
+
+    base = json.loads(adapter.read_text())["base_model_name_or_path"]
+    has_tokenizer = (path / "tokenizer_config.json").exists()
+    tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
+    return tokenizer, AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype).merge_and_unload()
 
 
-def _batch_prefixes(prefixes: list[tuple[_Prefix | None, int]], width: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """Per layer, (keys, values) [rows, kv heads, width, head dim] of each row's
-    prefix, right-aligned. One prefix under every row is broadcast, not gathered row by row."""
-    first, length = prefixes[0]
-    if first is not None and all(p is first and n == length for p, n in prefixes):
-        row, columns = slice(first.row, first.row + 1), slice(first.start, first.start + length)
-        return [(keys[row, :, columns].expand(len(prefixes), -1, -1, -1), values[row, :, columns].expand(len(prefixes), -1, -1, -1))
-                for keys, values in first.layers]
-    reference = next(prefix for prefix, _ in prefixes if prefix is not None)
-    batched = [(keys.new_zeros((len(prefixes), keys.shape[1], width, keys.shape[3])),
-                values.new_zeros((len(prefixes), values.shape[1], width, values.shape[3])))
-               for keys, values in reference.layers]
-    for row, (prefix, length) in enumerate(prefixes):
-        if length:
-            columns = slice(prefix.start, prefix.start + length)
-            for (keys, values), (row_keys, row_values) in zip(prefix.layers, batched):
-                row_keys[row, :, width - length :] = keys[prefix.row, :, columns]
-                row_values[row, :, width - length :] = values[prefix.row, :, columns]
-    return batched
+# ---- the plain path: the reference the fast path is tested against -------------------
 
 
-def _common_length(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+@torch.no_grad()
+def plain_generate(model, prompts: list[list[int]], requests: list[GenerationRequest], pad_id: int,
+                   stop_ids: set[int], device: str) -> list[tuple[list[int], list[float]]]:
+    """Per request, the sampled token ids and their log-probs: the prompts
+    left-padded and run in one forward pass, then one token per row and step, every
+    row staying in the batch until the last one stops."""
+    ids, mask = left_pad(prompts, pad_id, device)  # [B, T]
+    position = positions(mask)
+    generators = [torch.Generator().manual_seed(r.seed) for r in requests]  # a row's sample does not depend on its batch
+    sampled: list[list[int]] = [[] for _ in requests]
+    logprobs: list[list[float]] = [[] for _ in requests]
+    active = [i for i, r in enumerate(requests) if r.max_new_tokens > 0]
+    cache = None
+    while active:
+        output = model(input_ids=ids, attention_mask=mask, position_ids=position,
+                       past_key_values=cache, use_cache=True, logits_to_keep=1)
+        cache = output.past_key_values
+        logits = output.logits[:, -1, :].float().cpu()  # [B, V]
+        tokens, token_logprobs = sample_tokens(logits[active], [requests[i] for i in active], [generators[i] for i in active])
+        for i, token, logprob in zip(active, tokens, token_logprobs):
+            sampled[i].append(token)
+            logprobs[i].append(logprob)
+        active = [i for i in active if sampled[i][-1] not in stop_ids and len(sampled[i]) < requests[i].max_new_tokens]
+        # Every row runs its last token (a finished row's output is never read).
+        ids = torch.tensor([[row[-1] if row else pad_id] for row in sampled], device=device)  # [B, 1]
+        mask = torch.cat([mask, mask.new_ones((len(prompts), 1))], dim=1)
+        position = position[:, -1:] + 1
+    return list(zip(sampled, logprobs))
 
 
-def _nucleus(logp: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Renormalised log-probs restricted to the smallest set with mass >= top_p."""
-    sorted_logp, order = logp.sort(descending=True)
-    cumulative = sorted_logp.exp().cumsum(-1)
-    keep_sorted = cumulative - sorted_logp.exp() < top_p
-    keep = torch.zeros_like(keep_sorted)
-    keep[order] = keep_sorted
-    restricted = logp.masked_fill(~keep, float("-inf"))
-    return restricted - torch.logsumexp(restricted, dim=-1)
+@torch.no_grad()
+def plain_score(model, rows: list[tuple[list[int], list[int]]], pad_id: int, device: str) -> list[list[float]]:
+    """Per (prompt ids, option ids) row, each option token's log-prob after the
+    prompt and the option tokens before it: one forward pass over the left-padded rows."""
+    ids, mask = left_pad([prompt + option for prompt, option in rows], pad_id, device)  # [B, T]
+    keep = max(len(option) for _, option in rows) + 1  # options end the rows: the positions that predict them
+    logits = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), logits_to_keep=keep).logits
+    logp = torch.log_softmax(logits.float().cpu(), dim=-1)  # [B, keep, V]; position t predicts token t + 1
+    return [[float(logp[row, keep - len(option) - 1 + k, token]) for k, token in enumerate(option)]
+            for row, (_, option) in enumerate(rows)]
