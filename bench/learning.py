@@ -23,7 +23,9 @@ from rich.console import Console
 
 from sparring.arena.results import mean_ci95
 from sparring.learn.evaluation import paired_change, play_eval, policy_outcomes
-from sparring.learn.rl import POLICY_NAME, TrainConfig, Trainer
+from sparring.backends.threads import use_threads
+from sparring.learn.config import TrainConfig
+from sparring.learn.trainer import POLICY_NAME, Trainer
 
 
 def measure(trainer: Trainer, opponent: str, games: int) -> dict[str, list[float]]:
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--out", default=f"runs/bench-learning-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args()
 
+    use_threads(0)  # the cores free now, as the command line chooses
     console = Console()
     modes = args.modes.split(",")
     out = Path(args.out)

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule, play_matches
+from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
+from sparring.backends.threads import use_threads
 from sparring.games.registry import make_game
 
 
@@ -30,7 +31,7 @@ class Tally:
 
     def play(self, game, agents, indices, concurrency, rule) -> None:
         start = time.perf_counter()
-        results = play_matches(game, agents, indices, run_seed=0, rule=rule, concurrency=concurrency)
+        results = play_matches(rotating_plan(game, agents, indices, run_seed=0), rule=rule, concurrency=concurrency)
         self.seconds += time.perf_counter() - start
         self.matches += len(results)
         self.answers += sum(1 for r in results for t in r.turns if t.agent == agents[0].name and not t.forced)
@@ -49,11 +50,12 @@ def main() -> None:
     parser.add_argument("--agent", default="smollm2", help="the model agent")
     args = parser.parse_args()
 
+    use_threads(0)  # the cores free now, as the command line chooses
     game = make_game("tictactoe")
     factory = AgentFactory(game)
     agents = [factory.make(args.agent), factory.make("random")]
     rule = InvalidMoveRule(retries=1, then="random")  # every match runs to the end
-    play_matches(game, agents, [0], run_seed=0, rule=rule)  # warm-up: load, first call
+    play_matches(rotating_plan(game, agents, [0], run_seed=0), rule=rule)  # warm-up: load, first call
 
     lockstep, single = Tally(), Tally()
     for round_index in range(args.rounds):

@@ -1,7 +1,12 @@
-"""The run store: one SQLite file per run directory.
+"""The run store: one SQLite file per run directory, and the only module that
+speaks SQL. It owns every table: matches and their turns, a training run's steps,
+evaluations and exploitability checks, and the run's metadata.
 
 Every match is written in one transaction when it ends, so an interrupted run keeps
 every finished match and can be continued; a half-played match is never stored.
+It also keeps a population run's members, their meta-game and each solve. The
+schema carries a version: an older store is migrated when opened, a newer one is
+refused with the version it has. Reading never creates tables.
 """
 
 from __future__ import annotations
@@ -10,14 +15,17 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from sparring.arena.match import MatchResult, Turn
 from sparring.errors import SparringError
+from sparring.records import (
+    Choice, ExploitabilityEntry, MatchRecord, MatchResult, PopulationIteration, PopulationMember, Sampling, Turn,
+)
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -38,7 +46,7 @@ CREATE TABLE IF NOT EXISTS turns (
     seq INTEGER NOT NULL,             -- order of the attempt within the match
     decision INTEGER NOT NULL,        -- decision number (retries share it)
     attempt INTEGER NOT NULL,
-    player INTEGER NOT NULL,
+    seat INTEGER NOT NULL,
     agent TEXT NOT NULL,
     view TEXT NOT NULL,
     prompt TEXT,
@@ -46,7 +54,12 @@ CREATE TABLE IF NOT EXISTS turns (
     prompt_token_ids TEXT,            -- JSON list: the prompt as the model saw it
     token_ids TEXT,                   -- JSON list of sampled token ids
     logprobs TEXT,                    -- JSON list of behaviour log-probs
-    action_logprobs TEXT,             -- JSON {action: log pi(action)} in scored mode
+    action_logprobs TEXT,             -- JSON {action: log pi(action)} where the agent knows it
+    option_token_ids TEXT,            -- JSON {action: token ids} of every scored answer
+    sampling_mode TEXT,               -- free or scored, NULL for agents that do not sample a model
+    temperature REAL,
+    top_p REAL,
+    policy_version TEXT,              -- the weights or adapter that answered
     action INTEGER,
     action_name TEXT,
     valid INTEGER NOT NULL,
@@ -56,29 +69,123 @@ CREATE TABLE IF NOT EXISTS turns (
     latency_s REAL NOT NULL,
     PRIMARY KEY (match_idx, seq)
 );
+CREATE TABLE IF NOT EXISTS train_steps (
+    step INTEGER PRIMARY KEY, metrics TEXT NOT NULL, logged_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS train_evals (
+    step INTEGER NOT NULL, opponent TEXT NOT NULL, metrics TEXT NOT NULL,
+    PRIMARY KEY (step, opponent));
+CREATE TABLE IF NOT EXISTS exploitability (
+    step INTEGER PRIMARY KEY,         -- training step (or iteration) of the measured policy
+    exploitability REAL,
+    nash_conv REAL NOT NULL,
+    mode TEXT NOT NULL,               -- exact or sampled
+    game TEXT NOT NULL,
+    agent TEXT,
+    checkpoint TEXT,
+    interval_low REAL,                -- bootstrap 95% interval (sampled mode)
+    interval_high REAL
+);
+CREATE TABLE IF NOT EXISTS population_members (
+    member INTEGER PRIMARY KEY,       -- index in the order added
+    name TEXT NOT NULL,
+    checkpoint TEXT,                  -- run-relative checkpoint of a model member
+    policy TEXT NOT NULL,             -- JSON {information state: [[action, probability], ...]}
+    added_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metagame (
+    row INTEGER NOT NULL,             -- member index
+    col INTEGER NOT NULL,
+    payoff REAL NOT NULL,             -- row's expected return against col, both seats averaged
+    PRIMARY KEY (row, col)
+);
+CREATE TABLE IF NOT EXISTS population_iterations (
+    iteration INTEGER PRIMARY KEY,
+    meta_strategy TEXT NOT NULL,      -- JSON list, one probability per member
+    exploitability REAL NOT NULL,
+    seconds REAL NOT NULL
+);
 """
 
 _TURN_COLUMNS = (
-    "match_idx", "seq", "decision", "attempt", "player", "agent", "view", "prompt",
-    "completion", "prompt_token_ids", "token_ids", "logprobs", "action_logprobs", "action", "action_name",
-    "valid", "forced", "reason", "message", "latency_s",
+    "match_idx", "seq", "decision", "attempt", "seat", "agent", "view", "prompt", "completion",
+    "prompt_token_ids", "token_ids", "logprobs", "action_logprobs", "option_token_ids", "sampling_mode",
+    "temperature", "top_p", "policy_version", "action", "action_name", "valid", "forced", "reason",
+    "message", "latency_s",
 )
+_MATCH_COLUMNS = "idx, game, seed, seats, returns, forfeit_by, invalid, n_turns, wall_s"
+
+
+def _create_tables(db: sqlite3.Connection) -> None:
+    # One statement at a time: executescript would commit the caller's transaction.
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def _migrate_1_to_2(db: sqlite3.Connection) -> None:
+    """Version 2: turns name the seat and record the sampling settings, the policy
+    version and every scored answer's tokens; the trainer's tables and the
+    exploitability checks (a meta list in version 1) become the store's own."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
+    if "player" in columns:
+        db.execute("ALTER TABLE turns RENAME COLUMN player TO seat")
+    for name, kind in (("option_token_ids", "TEXT"), ("sampling_mode", "TEXT"), ("temperature", "REAL"),
+                       ("top_p", "REAL"), ("policy_version", "TEXT")):
+        if name not in columns:
+            db.execute(f"ALTER TABLE turns ADD COLUMN {name} {kind}")
+    _create_tables(db)
+    row = db.execute("SELECT value FROM meta WHERE key = 'exploitability'").fetchone()
+    for e in json.loads(row[0]) if row else []:
+        _insert_exploitability(db, ExploitabilityEntry(
+            step=e["step"], exploitability=e["exploitability"], nash_conv=e["nash_conv"], mode=e["mode"],
+            game=e["game"], agent=e.get("agent"), checkpoint=e.get("checkpoint"),
+            interval=tuple(e["interval"]) if e.get("interval") else None,
+        ))
+    db.execute("DELETE FROM meta WHERE key = 'exploitability'")
+
+
+# version -> the step that brings a store of that version to the next
+_MIGRATIONS = {1: _migrate_1_to_2}
 
 
 class RunStore:
     def __init__(self, run_dir: str | Path, create: bool = False):
         self.dir = Path(run_dir)
         path = self.dir / DB_NAME
-        if not path.exists() and not create:
+        exists = path.exists()
+        if not exists and not create:
             raise SparringError(f"no run at {self.dir}: expected {path}. Check the directory, or play a run there first")
         self.dir.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(path)
         try:
             self.db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.executescript(_SCHEMA)
+            if exists:
+                self._upgrade(path)
+            else:
+                with self.db:
+                    _create_tables(self.db)
+                    self._put_meta("schema", SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             raise SparringError(f"{path} is not a sparring run store ({exc})") from None
+
+    def _upgrade(self, path: Path) -> None:
+        """Bring an older store to this version, one migration at a time, in one
+        transaction; refuse a store written by a newer sparring."""
+        tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "meta" not in tables:
+            raise SparringError(f"{path} is not a sparring run store (it has no meta table)")
+        version = self.get_meta("schema") or 1  # version 1 wrote the number only when a run started
+        if version > SCHEMA_VERSION:
+            raise SparringError(
+                f"{path} is a run store of schema version {version}, newer than this sparring's "
+                f"({SCHEMA_VERSION}): upgrade sparring to read it"
+            )
+        with self.db:
+            while version < SCHEMA_VERSION:
+                _MIGRATIONS[version](self.db)
+                version += 1
+                self._put_meta("schema", version)
 
     # ---- run metadata --------------------------------------------------------------
 
@@ -88,18 +195,18 @@ class RunStore:
 
     def set_meta(self, key: str, value: Any) -> None:
         with self.db:
-            self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+            self._put_meta(key, value)
+
+    def _put_meta(self, key: str, value: Any) -> None:
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
     def start(self, config: dict[str, Any]) -> None:
         """Record a new run's config, or check a continued run has the same one."""
         stored = self.get_meta("config")
         if stored is None:
             with self.db:
-                self.db.executemany(
-                    "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                    [("config", json.dumps(config)), ("schema", json.dumps(SCHEMA_VERSION)),
-                     ("created_at", json.dumps(time.time()))],
-                )
+                self._put_meta("config", config)
+                self._put_meta("created_at", time.time())
             return
         if stored != config:
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
@@ -115,28 +222,41 @@ class RunStore:
 
     def write_match(self, result: MatchResult) -> None:
         """Write a finished match and all its turns in one transaction."""
+        r = result.record
         with self.db:
-            r = match_record(result)
             self.db.execute(
                 "INSERT INTO matches VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (r["index"], r["game"], r["seed"], json.dumps(r["seats"]), json.dumps(r["returns"]),
-                 r["forfeit_by"], json.dumps(r["invalid"]), r["n_turns"], r["wall_s"], time.time()),
+                (r.index, r.game, r.seed, json.dumps(r.seats), json.dumps(r.returns),
+                 r.forfeit_by, json.dumps(r.invalid), r.turns, r.wall_s, time.time()),
             )
             self.db.executemany(
-                f"INSERT INTO turns VALUES ({','.join('?' * len(_TURN_COLUMNS))})",
+                f"INSERT INTO turns ({','.join(_TURN_COLUMNS)}) VALUES ({','.join('?' * len(_TURN_COLUMNS))})",
                 [_turn_row(result.index, seq, t) for seq, t in enumerate(result.turns)],
             )
 
-    def matches(self) -> list[dict[str, Any]]:
+    def matches(self) -> list[MatchRecord]:
+        rows = self.db.execute(f"SELECT {_MATCH_COLUMNS} FROM matches ORDER BY idx").fetchall()
+        return [_match_record(r) for r in rows]
+
+    def match(self, index: int) -> MatchRecord | None:
+        row = self.db.execute(f"SELECT {_MATCH_COLUMNS} FROM matches WHERE idx = ?", (index,)).fetchone()
+        return None if row is None else _match_record(row)
+
+    def turns(self, match_index: int) -> list[Turn]:
         rows = self.db.execute(
-            "SELECT idx, game, seed, seats, returns, forfeit_by, invalid, n_turns, wall_s FROM matches ORDER BY idx"
-        ).fetchall()
-        return [
-            {"index": r[0], "game": r[1], "seed": r[2], "seats": json.loads(r[3]),
-             "returns": json.loads(r[4]), "forfeit_by": r[5], "invalid": json.loads(r[6]),
-             "n_turns": r[7], "wall_s": r[8]}
-            for r in rows
-        ]
+            f"SELECT {','.join(_TURN_COLUMNS)} FROM turns WHERE match_idx = ? ORDER BY seq", (match_index,)
+        )
+        return [_turn(dict(zip(_TURN_COLUMNS, row))) for row in rows]
+
+    def results(self) -> Iterator[MatchResult]:
+        """Every finished match with its turns, in index order."""
+        turns: dict[int, list[Turn]] = {}
+        for row in self.db.execute(f"SELECT {','.join(_TURN_COLUMNS)} FROM turns ORDER BY match_idx, seq"):
+            values = dict(zip(_TURN_COLUMNS, row))
+            turns.setdefault(values["match_idx"], []).append(_turn(values))
+        for m in self.matches():
+            yield MatchResult(index=m.index, game=m.game, seed=m.seed, seats=m.seats, returns=m.returns,
+                              turns=tuple(turns.get(m.index, ())), forfeit_by=m.forfeit_by, wall_s=m.wall_s)
 
     def answers_by_agent(self) -> dict[str, tuple[int, int]]:
         """agent -> (answers given, answers rejected as invalid); random moves played
@@ -144,47 +264,107 @@ class RunStore:
         rows = self.db.execute("SELECT agent, COUNT(*), SUM(valid = 0) FROM turns WHERE forced = 0 GROUP BY agent")
         return {agent: (n, bad) for agent, n, bad in rows}
 
-    def turns(self, match_index: int | None = None) -> Iterator[dict[str, Any]]:
-        query = f"SELECT {','.join(_TURN_COLUMNS)} FROM turns"
-        args: tuple = ()
-        if match_index is not None:
-            query += " WHERE match_idx = ?"
-            args = (match_index,)
-        for row in self.db.execute(query + " ORDER BY match_idx, seq", args):
-            turn = dict(zip(_TURN_COLUMNS, row))
-            for key in ("prompt_token_ids", "token_ids", "logprobs", "action_logprobs"):
-                turn[key] = json.loads(turn[key]) if turn[key] is not None else None
-            turn["valid"], turn["forced"] = bool(turn["valid"]), bool(turn["forced"])
-            yield turn
+    # ---- training runs -------------------------------------------------------------
+
+    def write_train_step(self, step: int, metrics: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO train_steps VALUES (?, ?, ?)", (step, json.dumps(metrics), time.time()))
+
+    def train_steps(self) -> list[dict[str, Any]]:
+        """Each logged step's metrics, in step order."""
+        return [json.loads(r[0]) for r in self.db.execute("SELECT metrics FROM train_steps ORDER BY step")]
+
+    def write_train_eval(self, step: int, opponent: str, metrics: dict[str, Any]) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO train_evals VALUES (?, ?, ?)", (step, opponent, json.dumps(metrics)))
+
+    def train_evals(self) -> list[dict[str, Any]]:
+        """Every evaluation as {"step", "opponent", **metrics}, by step and opponent."""
+        rows = self.db.execute("SELECT step, opponent, metrics FROM train_evals ORDER BY step, opponent")
+        return [{"step": step, "opponent": opponent, **json.loads(metrics)} for step, opponent, metrics in rows]
+
+    def add_exploitability(self, entry: ExploitabilityEntry) -> None:
+        """Record an exploitability check; a second check of the same step replaces it."""
+        with self.db:
+            _insert_exploitability(self.db, entry)
+
+    def exploitability(self) -> list[ExploitabilityEntry]:
+        rows = self.db.execute(
+            "SELECT step, exploitability, nash_conv, mode, game, agent, checkpoint, interval_low, interval_high "
+            "FROM exploitability ORDER BY step"
+        )
+        return [
+            ExploitabilityEntry(step=s, exploitability=e, nash_conv=n, mode=m, game=g, agent=a, checkpoint=c,
+                                interval=(lo, hi) if lo is not None else None)
+            for s, e, n, m, g, a, c, lo, hi in rows
+        ]
+
+    def rewind(self, step: int, next_match: int) -> None:
+        """Forget what a training run logged after its checkpoint at `step` (whose
+        next match index is `next_match`): a resumed run plays and logs it again."""
+        with self.db:
+            self.db.execute("DELETE FROM turns WHERE match_idx >= ?", (next_match,))
+            self.db.execute("DELETE FROM matches WHERE idx >= ?", (next_match,))
+            for table in ("train_steps", "train_evals", "exploitability"):
+                self.db.execute(f"DELETE FROM {table} WHERE step > ?", (step,))
+
+    # ---- populations -----------------------------------------------------------
+
+    def add_member(self, member: PopulationMember, payoffs: dict[tuple[int, int], float]) -> None:
+        """A new member and its meta-game row and column, in one transaction."""
+        table = {k: [[a, p] for a, p in v.items()] for k, v in member.policy.items()}
+        with self.db:
+            self.db.execute("INSERT INTO population_members VALUES (?, ?, ?, ?, ?)",
+                            (member.member, member.name, member.checkpoint, json.dumps(table), time.time()))
+            self.db.executemany("INSERT OR REPLACE INTO metagame VALUES (?, ?, ?)",
+                                [(i, j, v) for (i, j), v in payoffs.items()])
+
+    def members(self) -> list[PopulationMember]:
+        rows = self.db.execute("SELECT member, name, checkpoint, policy FROM population_members ORDER BY member")
+        return [PopulationMember(m, n, c, {k: {int(a): float(p) for a, p in v} for k, v in json.loads(t).items()})
+                for m, n, c, t in rows]
+
+    def metagame(self) -> dict[tuple[int, int], float]:
+        return {(i, j): v for i, j, v in self.db.execute("SELECT row, col, payoff FROM metagame")}
+
+    def add_population_iteration(self, solved: PopulationIteration) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO population_iterations VALUES (?, ?, ?, ?)",
+                            (solved.iteration, json.dumps(solved.meta_strategy), solved.exploitability, solved.seconds))
+
+    def population_iterations(self) -> list[PopulationIteration]:
+        rows = self.db.execute("SELECT iteration, meta_strategy, exploitability, seconds FROM population_iterations "
+                               "ORDER BY iteration")
+        return [PopulationIteration(i, tuple(json.loads(m)), e, s) for i, m, e, s in rows]
 
     # ---- export ------------------------------------------------------------------
 
     def export_jsonl(self, path: str | Path) -> int:
         """One JSON object per match, with its turns; returns the number written."""
-        matches = self.matches()
-        turns: dict[int, list] = {m["index"]: [] for m in matches}
-        for turn in self.turns():
-            turns[turn["match_idx"]].append(turn)
+        n = 0
         with open(path, "w") as f:
-            for match in matches:
-                f.write(json.dumps({**match, "turns": turns[match["index"]]}) + "\n")
-        return len(matches)
+            for result in self.results():
+                record = asdict(result.record)
+                record["turns"] = [_turn_json(t) for t in result.turns]
+                f.write(json.dumps(record) + "\n")
+                n += 1
+        return n
 
     def export_parquet(self, path: str | Path) -> int:
         """One row per turn, with its match's fields; returns the number of rows."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        by_index = {m["index"]: m for m in self.matches()}
         rows = []
-        for turn in self.turns():
-            match = by_index[turn["match_idx"]]
-            rows.append({
-                **turn,
-                "action_logprobs": json.dumps(turn["action_logprobs"]) if turn["action_logprobs"] else None,
-                "game": match["game"], "match_seed": match["seed"], "seats": match["seats"],
-                "returns": match["returns"], "forfeit_by": match["forfeit_by"],
-            })
+        for result in self.results():
+            for seq, turn in enumerate(result.turns):
+                row = _turn_json(turn)
+                for key in ("action_logprobs", "option_token_ids", "sampling"):
+                    row[key] = json.dumps(row[key]) if row[key] else None
+                rows.append({
+                    "match_idx": result.index, "seq": seq, **row, "game": result.game, "match_seed": result.seed,
+                    "seats": list(result.seats), "returns": list(result.returns), "forfeit_by": result.forfeit_by,
+                })
         pq.write_table(pa.Table.from_pylist(rows), path)
         return len(rows)
 
@@ -192,20 +372,67 @@ class RunStore:
         self.db.close()
 
 
-def match_record(result: MatchResult) -> dict[str, Any]:
-    """A finished match as `RunStore.matches()` returns it, so results read the same
-    from memory and from a run directory."""
-    return {
-        "index": result.index, "game": result.game, "seed": result.seed, "seats": list(result.seats),
-        "returns": list(result.returns), "forfeit_by": result.forfeit_by,
-        "invalid": result.invalid_counts(), "n_turns": len(result.turns), "wall_s": result.wall_s,
-    }
+# ---- rows <-> records ----------------------------------------------------------------
+
+
+def _match_record(row: tuple) -> MatchRecord:
+    idx, game, seed, seats, returns, forfeit_by, invalid, n_turns, wall_s = row
+    return MatchRecord(index=idx, game=game, seed=seed, seats=tuple(json.loads(seats)),
+                       returns=tuple(json.loads(returns)), forfeit_by=forfeit_by,
+                       invalid=tuple(json.loads(invalid)), turns=n_turns, wall_s=wall_s)
+
+
+def _keyed(mapping: dict | None) -> str | None:
+    """A dict keyed by action as JSON (whose keys are strings)."""
+    return None if mapping is None else json.dumps({str(k): v for k, v in mapping.items()})
+
+
+def _unkeyed(text: str | None, value=lambda v: v) -> dict | None:
+    return None if text is None else {int(k): value(v) for k, v in json.loads(text).items()}
 
 
 def _turn_row(match_index: int, seq: int, t: Turn) -> tuple:
+    c, s = t.choice, t.choice.sampling
     return (
-        match_index, seq, t.index, t.attempt, t.player, t.agent, t.view, t.prompt,
-        t.completion, json.dumps(t.prompt_token_ids), json.dumps(t.token_ids), json.dumps(t.logprobs),
-        json.dumps({str(k): v for k, v in t.action_logprobs.items()}) if t.action_logprobs else None,
-        t.action, t.action_name, int(t.valid), int(t.forced), t.reason, t.message, t.latency_s,
+        match_index, seq, t.decision, t.attempt, t.seat, t.agent, t.view, c.prompt, c.completion,
+        json.dumps(c.prompt_token_ids), json.dumps(c.token_ids), json.dumps(c.logprobs),
+        _keyed(c.action_logprobs), _keyed(c.option_token_ids),
+        s.mode if s else None, s.temperature if s else None, s.top_p if s else None, c.policy_version,
+        t.action, t.action_name, int(t.valid), int(t.forced), t.reason, c.message, c.latency_s,
     )
+
+
+def _turn(v: dict[str, Any]) -> Turn:
+    choice = Choice(
+        action=v["action"], reason=v["reason"] if not v["valid"] else None, message=v["message"],
+        prompt=v["prompt"], completion=v["completion"],
+        prompt_token_ids=tuple(json.loads(v["prompt_token_ids"] or "[]")),
+        token_ids=tuple(json.loads(v["token_ids"] or "[]")), logprobs=tuple(json.loads(v["logprobs"] or "[]")),
+        action_logprobs=_unkeyed(v["action_logprobs"]), option_token_ids=_unkeyed(v["option_token_ids"], tuple),
+        sampling=Sampling(v["sampling_mode"], v["temperature"], v["top_p"]) if v["sampling_mode"] else None,
+        policy_version=v["policy_version"], latency_s=v["latency_s"],
+    )
+    return Turn(decision=v["decision"], attempt=v["attempt"], seat=v["seat"], agent=v["agent"], view=v["view"],
+                choice=choice, valid=bool(v["valid"]), action_name=v["action_name"], reason=v["reason"],
+                forced=bool(v["forced"]))
+
+
+def _turn_json(t: Turn) -> dict[str, Any]:
+    """A turn as one flat JSON object (exports)."""
+    c = t.choice
+    return {
+        "decision": t.decision, "attempt": t.attempt, "seat": t.seat, "agent": t.agent, "view": t.view,
+        "prompt": c.prompt, "completion": c.completion, "prompt_token_ids": list(c.prompt_token_ids),
+        "token_ids": list(c.token_ids), "logprobs": list(c.logprobs),
+        "action_logprobs": {str(k): v for k, v in c.action_logprobs.items()} if c.action_logprobs else None,
+        "option_token_ids": {str(k): list(v) for k, v in c.option_token_ids.items()} if c.option_token_ids else None,
+        "sampling": asdict(c.sampling) if c.sampling else None, "policy_version": c.policy_version,
+        "action": t.action, "action_name": t.action_name, "valid": t.valid, "forced": t.forced,
+        "reason": t.reason, "message": c.message, "latency_s": c.latency_s,
+    }
+
+
+def _insert_exploitability(db: sqlite3.Connection, e: ExploitabilityEntry) -> None:
+    low, high = e.interval if e.interval is not None else (None, None)
+    db.execute("INSERT OR REPLACE INTO exploitability VALUES (?,?,?,?,?,?,?,?,?)",
+               (e.step, e.exploitability, e.nash_conv, e.mode, e.game, e.agent, e.checkpoint, low, high))

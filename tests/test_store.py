@@ -1,12 +1,13 @@
 """The run store: one transaction per match, interrupted runs continue, exports."""
 
+import dataclasses
 import json
 
 import pyarrow.parquet as pq
 import pytest
 
 from sparring.agents.scripted import RandomAgent
-from sparring.arena.match import play_matches
+from sparring.arena.match import play_matches, rotating_plan
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
 from sparring.store import RunStore
@@ -29,7 +30,7 @@ class Interrupt(RandomAgent):
 
 
 def _play(store, agents, indices, concurrency=2):
-    play_matches(make_game("kuhn_poker"), agents, indices, run_seed=3, concurrency=concurrency,
+    play_matches(rotating_plan(make_game("kuhn_poker"), agents, indices, run_seed=3), concurrency=concurrency,
                  on_match_end=store.write_match)
 
 
@@ -42,8 +43,8 @@ def test_interrupted_run_keeps_finished_matches_and_continues(tmp_path):
     assert 0 < len(kept) < 10
     # every stored match is complete: its turns end in a terminal position
     for match in store.matches():
-        turns = list(store.turns(match["index"]))
-        assert len(turns) == match["n_turns"] > 0
+        turns = store.turns(match.index)
+        assert len(turns) == match.turns > 0
     store.close()
 
     store = RunStore(tmp_path / "run")
@@ -53,7 +54,7 @@ def test_interrupted_run_keeps_finished_matches_and_continues(tmp_path):
 
     fresh = RunStore(tmp_path / "fresh", create=True)
     _play(fresh, [RandomAgent("a"), RandomAgent("b")], range(10), concurrency=10)
-    assert store.matches() == [dict(m, wall_s=s["wall_s"]) for m, s in zip(fresh.matches(), store.matches())]
+    assert store.matches() == [dataclasses.replace(m, wall_s=s.wall_s) for m, s in zip(fresh.matches(), store.matches())]
 
 
 def test_a_different_config_is_refused(tmp_path):
@@ -77,20 +78,22 @@ def test_exports_round_trip(tmp_path):
     _play(store, [RandomAgent("a"), RandomAgent("b")], range(5))
     assert store.export_jsonl(tmp_path / "m.jsonl") == 5
     lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
-    assert [len(m["turns"]) for m in lines] == [m["n_turns"] for m in store.matches()]
+    assert [len(m["turns"]) for m in lines] == [m.turns for m in store.matches()]
     rows = store.export_parquet(tmp_path / "t.parquet")
     table = pq.read_table(tmp_path / "t.parquet")
-    assert table.num_rows == rows == sum(m["n_turns"] for m in store.matches())
+    assert table.num_rows == rows == sum(m.turns for m in store.matches())
     assert {"game", "returns", "action_name", "view"} <= set(table.column_names)
 
 
 def test_a_match_is_one_transaction(tmp_path):
     """A failure while writing a match leaves no partial rows behind."""
     store = RunStore(tmp_path, create=True)
-    results = play_matches(make_game("kuhn_poker"), [RandomAgent("a"), RandomAgent("b")], range(2), 3)
+    results = play_matches(rotating_plan(make_game("kuhn_poker"), [RandomAgent("a"), RandomAgent("b")], range(2), 3))
     store.write_match(results[0])
-    results[1].turns[-1].token_ids = [object()]  # fails after the match row is inserted
-    with pytest.raises(TypeError):
-        store.write_match(results[1])
-    assert [m["index"] for m in store.matches()] == [0]
-    assert len(list(store.turns())) == len(results[0].turns)
+    last = results[1].turns[-1]
+    unwritable = dataclasses.replace(last, choice=dataclasses.replace(last.choice, token_ids=(object(),)))
+    broken = dataclasses.replace(results[1], turns=results[1].turns[:-1] + (unwritable,))
+    with pytest.raises(TypeError):  # fails after the match row is inserted
+        store.write_match(broken)
+    assert [m.index for m in store.matches()] == [0]
+    assert len(store.turns(0)) == len(results[0].turns) and store.turns(1) == []

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from sparring.games.core import State
+from sparring.records import Choice
 
 
 @dataclass
@@ -19,22 +20,6 @@ class Decision:
     seed: int  # the same seed as an int, for backends that sample
     rejected: tuple[tuple[str, str], ...] = ()  # on a retry: each earlier answer and why it was rejected
     attempt: int = 0  # 0 for the first try, then 1, 2, ... on retries
-
-
-@dataclass
-class Choice:
-    """What an agent decided. `action is None` means an invalid move with `reason`."""
-
-    action: int | None
-    reason: str | None = None  # why the answer is not a legal action
-    message: str | None = None  # free-text message, for games that allow one
-    prompt: str | None = None  # the rendered prompt (LLM agents)
-    completion: str | None = None  # the model's raw text
-    prompt_token_ids: list[int] = field(default_factory=list)  # the prompt as the model saw it
-    token_ids: list[int] = field(default_factory=list)  # sampled completion tokens
-    logprobs: list[float] = field(default_factory=list)  # behaviour log-prob per token
-    action_logprobs: dict[int, float] | None = None  # scored choice: log pi(a) per legal a
-    latency_s: float = 0.0
 
 
 @runtime_checkable

@@ -13,13 +13,14 @@ import functools
 import math
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
-from sparring.agents.base import Choice, Decision
+from sparring.agents.base import Decision
 from sparring.backends.base import Backend, GenerationRequest, ScoreRequest
 from sparring.errors import SparringError
 from sparring.games.core import legal_action_names
+from sparring.records import Choice, Sampling
 
 SYSTEM_PROMPT = (
     "You are a skilled game player. You get the rules, what you can see, and the "
@@ -103,6 +104,7 @@ class LLMAgent:
         self.backend = backend
         self.config = config
         self.name = name or backend.name
+        self.sampling = Sampling(mode=config.mode, temperature=config.temperature, top_p=config.top_p)
 
     def messages(self, decision: Decision) -> tuple[tuple[str, str], ...]:
         state = decision.state
@@ -127,9 +129,7 @@ class LLMAgent:
         start = time.perf_counter()
         choices = self._scored(decisions) if self.config.mode == "scored" else self._free(decisions)
         latency = (time.perf_counter() - start) / len(decisions)
-        for choice in choices:
-            choice.latency_s = latency
-        return choices
+        return [replace(choice, latency_s=latency) for choice in choices]
 
     def _free(self, decisions: list[Decision]) -> list[Choice]:
         requests = [
@@ -154,8 +154,9 @@ class LLMAgent:
                 Choice(
                     action=action, reason=reason, message=message,
                     prompt=_render(request.messages), completion=completion.text,
-                    prompt_token_ids=completion.prompt_token_ids,
-                    token_ids=completion.token_ids, logprobs=completion.logprobs,
+                    prompt_token_ids=tuple(completion.prompt_token_ids),
+                    token_ids=tuple(completion.token_ids), logprobs=tuple(completion.logprobs),
+                    sampling=self.sampling, policy_version=completion.weights_version,
                 )
             )
         return choices
@@ -166,7 +167,7 @@ class LLMAgent:
             names = legal_action_names(d.state)
             legal.append(names)
             answer = d.state.spec.answer_format
-            options = tuple(_answer_text(answer, name) for name in names)
+            options = tuple(answer_text(answer, name) for name in names)
             requests.append(ScoreRequest(messages=self.messages(d), options=options))
         choices = []
         for decision, request, names, scored in zip(decisions, requests, legal, self.backend.score(requests)):
@@ -187,10 +188,12 @@ class LLMAgent:
                 Choice(
                     action=actions[index], prompt=_render(request.messages),
                     completion=request.options[index],
-                    prompt_token_ids=list(chosen.prompt_token_ids),
-                    token_ids=list(chosen.token_ids),
-                    logprobs=list(chosen.logprobs),  # temperature 1, as scored
+                    prompt_token_ids=tuple(chosen.prompt_token_ids),
+                    token_ids=tuple(chosen.token_ids),
+                    logprobs=tuple(chosen.logprobs),  # temperature 1, as scored
                     action_logprobs=dict(zip(actions, log_policy)),
+                    option_token_ids={a: tuple(option.token_ids) for a, option in zip(actions, scored)},
+                    sampling=self.sampling, policy_version=chosen.weights_version,
                 )
             )
         return choices
@@ -199,7 +202,7 @@ class LLMAgent:
         self.backend.close()
 
 
-def _answer_text(answer_format: str, name: str) -> str:
+def answer_text(answer_format: str, name: str) -> str:
     """The answer line for one action: the format with its placeholder filled,
     e.g. 'Answer: <cell>' -> 'Answer: 5'."""
     return re.sub(r"<[^>]*>", name, answer_format, count=1)

@@ -10,6 +10,7 @@ both seats together), and LLM agents on the same model share one loaded backend.
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,19 @@ from sparring.errors import SparringError
 from sparring.games.core import Game
 from sparring.refs import parse_ref
 
+POLICY_FILE = "policy.json"  # a folder holding it plays as that tabular policy
+AGENT_OPTIONS_FILE = "agent.json"  # beside a trained model: the LLM options it was trained with
+
 AGENT_KINDS = {
     "random": "uniform random legal move",
     "always_<move>": "always plays the named move when legal (e.g. always_bet), else random",
     "perfect": "perfect tic-tac-toe (exact minimax)",
     "cfr": "Nash equilibrium by CFR+ (OpenSpiel, C++) for small imperfect-information games; cfr(iterations=N)",
     "mcts": "Monte Carlo tree search for perfect-information games; mcts(simulations=N,rollouts=N)",
+    "policy": "a tabular policy file of an OpenSpiel game (information state -> action probabilities): policy(path=FILE.json); a population's mixture, e.g. runs/p1/nash, plays this way",
     "human": "you, in the terminal",
-    "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype, threads",
-    "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest",
+    "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype",
+    "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest, and plays as it was trained (mode, temperature)",
     "openai": "any OpenAI-compatible server: openai(model=NAME, base_url=URL, api_key_env=VAR, ...)",
 }
 
@@ -67,8 +72,7 @@ class AgentFactory:
 
     def _build(self, ref: str) -> Agent:
         if "(" not in ref and ("/" in ref or Path(ref).exists()):
-            # a model directory or a training checkpoint, e.g. runs/t1/checkpoints/latest
-            return self._hf_agent("hf", {"path": ref})
+            return self._path_agent(Path(ref))
         kind, params = parse_ref(ref)
         if kind == "random" and not params:
             from sparring.agents.scripted import RandomAgent
@@ -88,6 +92,10 @@ class AgentFactory:
             from sparring.agents.solvers import CFRAgent
 
             return _build_config(CFRAgent, {"os_game": self.game, **params}, kind)
+        if kind == "policy":
+            if set(params) != {"path"}:
+                raise SparringError("policy takes one option, the file: policy(path=FILE.json)")
+            return self._policy_agent(Path(params["path"]))
         if kind == "mcts":
             from sparring.agents.solvers import MCTSAgent
 
@@ -105,6 +113,25 @@ class AgentFactory:
         raise SparringError(
             f"unknown agent '{ref}'. Agents: {', '.join(AGENT_KINDS)}. Run 'sparring agents' for details."
         )
+
+    def _path_agent(self, path: Path) -> Agent:
+        """A run's agent given by its path: a policy file or a folder holding one
+        (a population's mixture), else a model directory or training checkpoint,
+        played with the options it was trained with (its agent.json)."""
+        if path.is_file() and path.suffix == ".json":
+            return self._policy_agent(path)
+        if (path / POLICY_FILE).is_file():
+            return self._policy_agent(path / POLICY_FILE)
+        from sparring.backends.hf import resolve_model_dir
+
+        saved = resolve_model_dir(path) / AGENT_OPTIONS_FILE
+        options = json.loads(saved.read_text()) if saved.is_file() else {}
+        return self._hf_agent("hf", {**options, "path": str(path)})
+
+    def _policy_agent(self, path: Path) -> Agent:
+        from sparring.agents.solvers import TabularAgent, load_policy_table
+
+        return TabularAgent(self.game, load_policy_table(path), source=str(path))
 
     def _hf_agent(self, kind: str, params: dict[str, Any]) -> Agent:
         from sparring.backends.hf import HFBackend, HFConfig

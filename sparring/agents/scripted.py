@@ -2,9 +2,13 @@
 
 They need no model and no solver, so tests and tournaments can always field them.
 All randomness comes from `Decision.rng`, so a match replays exactly from its seed.
+Random and fixed-action choices carry their exact action distribution
+(`Choice.action_logprobs`), so exploitability reads their policy off exactly.
 """
 
 from __future__ import annotations
+
+import math
 
 from sparring.agents.base import Choice, Decision
 from sparring.errors import SparringError
@@ -17,10 +21,16 @@ class RandomAgent:
         self.name = name
 
     def act(self, decisions: list[Decision]) -> list[Choice]:
-        return [Choice(action=d.rng.choice(d.state.legal_actions())) for d in decisions]
+        return [_uniform_choice(d) for d in decisions]
 
     def close(self) -> None:
         pass
+
+
+def _uniform_choice(decision: Decision) -> Choice:
+    """A uniformly random legal action, with its distribution: log(1/|legal|) each."""
+    legal = decision.state.legal_actions()
+    return Choice(action=decision.rng.choice(legal), action_logprobs=dict.fromkeys(legal, -math.log(len(legal))))
 
 
 class FixedActionAgent:
@@ -42,17 +52,16 @@ class FixedActionAgent:
         self.name = name or f"always_{action_name.strip().lower().replace(' ', '_')}"
 
     def act(self, decisions: list[Decision]) -> list[Choice]:
-        return [Choice(action=self._pick(d)) for d in decisions]
+        return [self._pick(d) for d in decisions]
 
-    def _pick(self, decision: Decision) -> int:
+    def _pick(self, decision: Decision) -> Choice:
         state = decision.state
-        legal = state.legal_actions()
-        by_name = {state.action_name(a).strip().lower(): a for a in legal}
+        by_name = {state.action_name(a).strip().lower(): a for a in state.legal_actions()}
         for wanted in (self.action_name, *self.fallbacks):
             action = by_name.get(wanted.strip().lower())
             if action is not None:
-                return action
-        return decision.rng.choice(legal)
+                return Choice(action=action, action_logprobs={action: 0.0})  # other actions: log 0
+        return _uniform_choice(decision)
 
     def close(self) -> None:
         pass

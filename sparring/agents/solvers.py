@@ -250,27 +250,17 @@ def solve_cfr(
     return solved
 
 
-class CFRAgent:
-    """Plays the average policy of CFR+ (Tammelin 2014) or CFR (Zinkevich et al.
-    2007), an approximate Nash equilibrium, sampling at each information state with
-    `decision.rng`. The solve happens at construction (cached on disk), so errors
-    and the wait come before the first match, not in the middle of one."""
+class TabularAgent:
+    """Plays a tabular policy of an OpenSpiel game: information-state string ->
+    {action: probability}, sampled with `decision.rng`, reporting the exact
+    distribution (`action_logprobs`). A CFR solve, or the behaviour policy of a
+    population's mixture, plays this way."""
 
-    def __init__(
-        self,
-        os_game,
-        iterations: int | None = None,
-        algorithm: str = "cfr+",
-        cache: Path | bool = True,
-        name: str | None = None,
-    ):
+    def __init__(self, os_game, table: dict[str, dict[int, float]], name: str = "policy", source: str = ""):
         self.os_game = _os_game_of(os_game)
-        self.cache = cache
-        self.solved = solve_cfr(self.os_game, algorithm, iterations, cache)
-        self.name = name or algorithm
-
-    def policy(self) -> SolvedPolicy:
-        return self.solved
+        self.table = table
+        self.name = name
+        self.source = source  # where the table came from, for error messages
 
     def act(self, decisions: list[Decision]) -> list[Choice]:
         return [self._act_one(d) for d in decisions]
@@ -278,13 +268,10 @@ class CFRAgent:
     def _act_one(self, decision: Decision) -> Choice:
         os_state = _os_state_of(decision, self.os_game, self.name)
         info = os_state.information_state_string(decision.player)
-        probs = self.solved.table.get(info)
+        probs = self.table.get(info)
         if probs is None:
-            where = "" if isinstance(self.cache, bool) else Path(self.cache)
-            stale = cfr_cache_path(self.os_game, self.solved.algorithm, self.solved.iterations, where or None)
             raise SparringError(
-                f"{self.name}: information state {info!r} is not in the solved policy of "
-                f"{self.solved.game}; delete {stale} to solve again"
+                f"{self.name}: information state {info!r} is not in the policy of {self.source or self.os_game}"
             )
         legal = os_state.legal_actions()
         weights = [probs.get(a, 0.0) for a in legal]
@@ -294,6 +281,45 @@ class CFRAgent:
 
     def close(self) -> None:
         pass
+
+
+class CFRAgent(TabularAgent):
+    """Plays the average policy of CFR+ (Tammelin 2014) or CFR (Zinkevich et al.
+    2007), an approximate Nash equilibrium. The solve happens at construction
+    (cached on disk), so errors and the wait come before the first match."""
+
+    def __init__(
+        self,
+        os_game,
+        iterations: int | None = None,
+        algorithm: str = "cfr+",
+        cache: Path | bool = True,
+        name: str | None = None,
+    ):
+        os_game = _os_game_of(os_game)
+        self.solved = solve_cfr(os_game, algorithm, iterations, cache)
+        where = "" if isinstance(cache, bool) else Path(cache)
+        stale = cfr_cache_path(os_game, algorithm, self.solved.iterations, where or None)
+        super().__init__(os_game, self.solved.table, name or algorithm,
+                         source=f"the {algorithm} solve of {self.solved.game} (delete {stale} to solve again)")
+
+    def policy(self) -> SolvedPolicy:
+        return self.solved
+
+
+def load_policy_table(path: Path) -> dict[str, dict[int, float]]:
+    """A tabular policy file: {"policy": {information state: [[action, probability], ...]}}
+    (the format `SolvedPolicy.to_json` and population runs write)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        return {k: {int(a): float(p) for a, p in v} for k, v in data["policy"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise SparringError(f"{path} is not a policy file ({exc}): expected JSON with a 'policy' table") from None
+
+
+def policy_json(table: dict[str, dict[int, float]], **about) -> dict:
+    """A tabular policy in the file format `load_policy_table` reads."""
+    return {**about, "policy": {k: [[a, p] for a, p in v.items()] for k, v in table.items()}}
 
 
 # -- MCTS -----------------------------------------------------------------------------

@@ -11,12 +11,13 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from sparring.agents.base import Agent, Choice, Decision
+from sparring.agents.base import Agent, Decision
 from sparring.errors import SparringError
 from sparring.games.core import Game, State
+from sparring.records import Choice, MatchResult, Turn
 
 
 @dataclass(frozen=True)
@@ -39,49 +40,6 @@ class InvalidMoveRule:
             raise SparringError(f"on-invalid rule '{self.then}' unknown: use forfeit or random")
 
 
-@dataclass
-class Turn:
-    """One attempt at one decision, valid or not."""
-
-    index: int  # decision number within the match (retries share it)
-    attempt: int
-    player: int
-    agent: str
-    view: str
-    action: int | None  # what was played; None if this attempt was rejected
-    action_name: str | None
-    valid: bool
-    reason: str | None = None
-    forced: bool = False  # a random legal move played after the retries ran out
-    message: str | None = None
-    prompt: str | None = None
-    completion: str | None = None
-    prompt_token_ids: list[int] = field(default_factory=list)
-    token_ids: list[int] = field(default_factory=list)
-    logprobs: list[float] = field(default_factory=list)
-    action_logprobs: dict[int, float] | None = None
-    latency_s: float = 0.0
-
-
-@dataclass
-class MatchResult:
-    index: int
-    game: str  # game reference, with version
-    seed: int
-    seats: list[str]  # agent name per seat
-    returns: list[float] = field(default_factory=list)
-    turns: list[Turn] = field(default_factory=list)
-    forfeit_by: int | None = None
-    wall_s: float = 0.0
-
-    def invalid_counts(self) -> list[int]:
-        counts = [0] * len(self.seats)
-        for turn in self.turns:
-            if not turn.valid:
-                counts[turn.player] += 1
-        return counts
-
-
 def derive_seed(*parts: object) -> int:
     """A 63-bit seed that depends only on `parts` (hashed by random's string seeding)."""
     return random.Random(":".join(map(str, parts))).getrandbits(63)
@@ -99,155 +57,153 @@ def seat_order(n_agents: int, index: int) -> list[int]:
     return [(seat + index) % n_agents for seat in range(n_agents)]
 
 
-class _Live:
-    """A match in progress."""
+@dataclass(frozen=True)
+class PlannedMatch:
+    """One match to play: its index in the run, game, agent per seat, and seed."""
 
-    def __init__(self, game: Game, seat_agents: list[Agent], index: int, run_seed: int):
-        self.seed = match_seed(run_seed, index)
-        self.state: State = game.new_initial_state(random.Random(self.seed))
-        self.seat_agents = seat_agents
-        spec = self.state.spec
-        self.result = MatchResult(
-            index=index, game=spec.versioned_ref, seed=self.seed,
-            seats=[a.name for a in seat_agents],
-        )
+    index: int
+    game: Game
+    seats: tuple[Agent, ...]
+    seed: int
+
+
+def rotating_plan(game: Game, agents: list[Agent], indices: Iterable[int], run_seed: int) -> list[PlannedMatch]:
+    """`agents[i]` has seat i in match 0 and seats rotate with the index, so each
+    agent plays every seat equally often; each match's seed is `match_seed`."""
+    return [
+        PlannedMatch(index, game, tuple(agents[i] for i in seat_order(len(agents), index)), match_seed(run_seed, index))
+        for index in indices
+    ]
+
+
+class _Live:
+    """A match in progress: its state and the turns so far."""
+
+    def __init__(self, planned: PlannedMatch):
+        self.planned = planned
+        self.state: State = planned.game.new_initial_state(random.Random(planned.seed))
+        self.turns: list[Turn] = []
+        self.forfeit_returns: tuple[float, ...] | None = None
+        self.forfeit_by: int | None = None
         self.decision_index = 0
         self.attempt = 0
         self.rejected: list[tuple[str, str]] = []  # (answer, reason) of this decision's rejected attempts
         self.started = time.perf_counter()
 
     def agent(self) -> Agent:
-        return self.seat_agents[self.state.current_player()]
+        return self.planned.seats[self.state.current_player()]
 
     def next_decision(self) -> None:
         self.decision_index += 1
         self.attempt, self.rejected = 0, []
 
     def over(self) -> bool:
-        return self.result.forfeit_by is not None or self.state.is_terminal()
+        return self.forfeit_by is not None or self.state.is_terminal()
 
     def decision(self) -> Decision:
-        seed = derive_seed(self.seed, self.decision_index, self.attempt)
+        seed = derive_seed(self.planned.seed, self.decision_index, self.attempt)
         return Decision(
             state=self.state, player=self.state.current_player(), rng=random.Random(seed),
             seed=seed & 0x7FFFFFFF, rejected=tuple(self.rejected), attempt=self.attempt,
         )
 
-
-def rotating_seats(agents: list[Agent]) -> Callable[[int], list[Agent]]:
-    """Seat assignment where `agents[i]` has seat i in match 0 and seats rotate."""
-    return lambda index: [agents[i] for i in seat_order(len(agents), index)]
+    def result(self) -> MatchResult:
+        planned = self.planned
+        returns = self.forfeit_returns if self.forfeit_by is not None else tuple(self.state.returns())
+        return MatchResult(
+            index=planned.index, game=self.state.spec.versioned_ref, seed=planned.seed,
+            seats=tuple(a.name for a in planned.seats), returns=returns, turns=tuple(self.turns),
+            forfeit_by=self.forfeit_by, wall_s=time.perf_counter() - self.started,
+        )
 
 
 def play_matches(
-    game: Game | Callable[[int], Game],
-    agents: list[Agent] | Callable[[int], list[Agent]],
-    indices: Iterable[int],
-    run_seed: int,
+    plan: Iterable[PlannedMatch],
     rule: InvalidMoveRule = InvalidMoveRule(),
     concurrency: int = 64,
     on_match_end: Callable[[MatchResult], None] | None = None,
     record_views: bool = True,
 ) -> list[MatchResult]:
-    """Play the matches with the given indices, `concurrency` at a time.
-
-    `agents` is either one agent per seat of match 0 (seats rotate with the
-    index) or a function from match index to the agents of its seats (a
-    tournament plays all its pairings in one call this way). `game` may likewise
-    be a function from match index to game (a benchmark asks one agent hundreds
-    of different questions in one batched call).
-    Finished matches are handed to `on_match_end` as they end (the store writes
-    each in one transaction) and returned in index order.
+    """Play the planned matches, `concurrency` at a time, and return them in index
+    order. Finished matches are handed to `on_match_end` as they end (the store
+    writes each in one transaction).
 
     A tick first lets agents that gain nothing from batching (scripted agents,
     solvers) move until every match waits on a batching agent (`wants_batches`),
     replacing the matches they end, then calls each batching agent once with all
     of its decisions: a model playing a reference agent sees `concurrency`
-    matches in one batch while matches wait to start.
+    matches in one batch while matches wait to start. A plan may mix games and
+    pairings (a tournament, a benchmark of many questions): an agent's decisions
+    from all of them reach it in one call.
     """
-    game_of = (lambda index: game) if hasattr(game, "new_initial_state") else game
-    seating = rotating_seats(agents) if isinstance(agents, list) else agents
     if concurrency < 1:
         raise SparringError(f"concurrency must be >= 1, got {concurrency}")
-    waiting = list(indices)[::-1]
+    waiting = list(plan)[::-1]
+    for planned in waiting:
+        players = planned.game.spec.players
+        if len(planned.seats) != players:
+            raise SparringError(
+                f"{planned.game.spec.name} needs {players} players, got {len(planned.seats)}: "
+                f"give exactly {players} agents"
+            )
     live: list[_Live] = []
     finished: list[MatchResult] = []
 
-    def finish(match: _Live) -> None:
-        result = match.result
-        if result.forfeit_by is None:
-            result.returns = list(match.state.returns())
-        result.wall_s = time.perf_counter() - match.started
-        finished.append(result)
-        if on_match_end is not None:
-            on_match_end(result)
-
-    def retire(matches: list[_Live]) -> list[_Live]:
-        """Hand on the finished matches; return the others."""
-        still = []
-        for match in matches:
-            (finish if match.over() else still.append)(match)
-        return still
-
-    def step(matches: list[_Live]) -> None:
-        """One call per agent for all of its pending decisions among `matches`."""
-        groups: dict[int, tuple[Agent, list[_Live]]] = {}
-        for match in matches:
-            agent = match.agent()
-            groups.setdefault(id(agent), (agent, []))[1].append(match)
-        for agent, group in groups.values():
-            decisions = [m.decision() for m in group]
-            choices = agent.act(decisions)
-            if len(choices) != len(decisions):
-                raise RuntimeError(f"agent {agent.name} returned {len(choices)} choices for {len(decisions)} decisions")
-            for match, decision, choice in zip(group, decisions, choices):
-                _resolve(match, decision, choice, agent.name, rule, record_views)
-
-    def fill() -> None:
-        """Start waiting matches until `concurrency` are live."""
+    def retire() -> None:
+        """Hand on the finished matches and start waiting ones until `concurrency` are live."""
+        nonlocal live
+        ended = [m for m in live if m.over()]
+        live = [m for m in live if not m.over()]
         while waiting and len(live) < concurrency:
-            index = waiting.pop()
-            match_game, seat_agents = game_of(index), seating(index)
-            players = match_game.spec.players
-            if len(seat_agents) != players:
-                raise SparringError(
-                    f"{match_game.spec.name} needs {players} players, got {len(seat_agents)}: "
-                    f"give exactly {players} agents"
-                )
-            match = _Live(match_game, seat_agents, index, run_seed)
-            (finish if match.state.is_terminal() else live.append)(match)
+            match = _Live(waiting.pop())
+            (ended if match.over() else live).append(match)
+        for match in ended:
+            result = match.result()
+            finished.append(result)
+            if on_match_end is not None:
+                on_match_end(result)
 
-    while waiting or live:
-        fill()
+    retire()
+    while live:
         while quick := [m for m in live if not getattr(m.agent(), "wants_batches", False)]:
-            step(quick)
-            live = retire(live)
-            fill()  # a match that a quick move ended makes room before the batched calls
-        step(live)
-        live = retire(live)
+            _step(quick, rule, record_views)
+            retire()  # a match that a quick move ended makes room before the batched calls
+        _step(live, rule, record_views)
+        retire()
     return sorted(finished, key=lambda r: r.index)
+
+
+def _step(matches: list[_Live], rule: InvalidMoveRule, record_views: bool) -> None:
+    """One call per agent for all of its pending decisions among `matches`."""
+    groups: dict[int, tuple[Agent, list[_Live]]] = {}
+    for match in matches:
+        agent = match.agent()
+        groups.setdefault(id(agent), (agent, []))[1].append(match)
+    for agent, group in groups.values():
+        decisions = [m.decision() for m in group]
+        choices = agent.act(decisions)
+        if len(choices) != len(decisions):
+            raise RuntimeError(f"agent {agent.name} returned {len(choices)} choices for {len(decisions)} decisions")
+        for match, decision, choice in zip(group, decisions, choices):
+            _resolve(match, decision, choice, agent.name, rule, record_views)
 
 
 def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
              rule: InvalidMoveRule, record_views: bool) -> None:
     """Apply a choice, or handle it as an invalid move by the configured rule."""
-    state, player = match.state, decision.player
+    state, seat = match.state, decision.player
     legal = state.legal_actions()
     valid = choice.action is not None and choice.action in legal
     reason = choice.reason
     if choice.action is not None and not valid:
         reason = reason or f"action {choice.action} is not legal here"
     turn = Turn(
-        index=match.decision_index, attempt=match.attempt, player=player, agent=agent_name,
-        view=state.view(player) if record_views else "",
-        action=choice.action if valid else None,
+        decision=match.decision_index, attempt=match.attempt, seat=seat, agent=agent_name,
+        view=state.view(seat) if record_views else "", choice=choice, valid=valid,
         action_name=state.action_name(choice.action) if valid else None,
-        valid=valid, reason=None if valid else (reason or "no action"),
-        message=choice.message, prompt=choice.prompt, completion=choice.completion,
-        prompt_token_ids=choice.prompt_token_ids, token_ids=choice.token_ids, logprobs=choice.logprobs,
-        action_logprobs=choice.action_logprobs, latency_s=choice.latency_s,
+        reason=None if valid else (reason or "no action"),
     )
-    match.result.turns.append(turn)
+    match.turns.append(turn)
     if valid:
         state.apply(choice.action, choice.message if state.spec.messages else None)
         match.next_decision()
@@ -258,16 +214,15 @@ def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
         return
     if rule.then == "random":
         action = decision.rng.choice(legal)
-        match.result.turns.append(Turn(
-            index=match.decision_index, attempt=match.attempt + 1, player=player,
-            agent=agent_name, view="", action=action, action_name=state.action_name(action),
-            valid=True, forced=True, reason="random legal move after invalid answers",
+        match.turns.append(Turn(
+            decision=match.decision_index, attempt=match.attempt + 1, seat=seat, agent=agent_name,
+            view="", choice=Choice(action=action), valid=True, action_name=state.action_name(action),
+            forced=True, reason="random legal move after invalid answers",
         ))
         state.apply(action)
         match.next_decision()
         return
-    match.result.forfeit_by = player
-    match.result.returns = [
-        rule.penalty if seat == player else rule.opponent_reward
-        for seat in range(state.spec.players)
-    ]
+    match.forfeit_by = seat
+    match.forfeit_returns = tuple(
+        rule.penalty if other == seat else rule.opponent_reward for other in range(state.spec.players)
+    )

@@ -20,7 +20,7 @@ Four views, because each answers a different question:
 - **alpha-rank** (Omidshafiei et al. 2019, via OpenSpiel): the stationary mass of
   each agent under evolutionary dynamics on the payoff matrix.
 
-Matches are the dicts `RunStore.matches()` returns (also `TournamentResult.matches`).
+Matches are `MatchRecord`s, as `RunStore.matches()` and `TournamentResult.matches` give them.
 A match of an agent against itself says nothing about relative strength and is left
 out of openskill and Bradley-Terry.
 """
@@ -29,23 +29,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 
 from sparring.arena.results import outcome_score
-from sparring.arena.tournament import PayoffMatrix, agent_names, payoff_matrix
+from sparring.arena.results import agent_names, payoff_matrix
 from sparring.errors import SparringError
 from sparring.games.core import GameSpec
+from sparring.records import MatchRecord, PayoffMatrix
 
 ELO_PER_NAT = 400 / math.log(10)  # Elo points per unit of log-strength: 10^(400/400) = e^(400/ELO_PER_NAT)
 Score = Literal["win", "return"]
 
 
-def _two_seat(match: dict[str, Any]) -> None:
-    if len(match["seats"]) != 2:
+def _two_seat(match: MatchRecord) -> None:
+    if len(match.seats) != 2:
         raise SparringError(
-            f"match {match['index']} has {len(match['seats'])} seats: these ratings pair "
+            f"match {match.index} has {len(match.seats)} seats: these ratings pair "
             "agents two at a time, so they need two-player matches"
         )
 
@@ -62,7 +63,7 @@ class SkillRating:
     matches: int
 
 
-def openskill_ratings(matches: list[dict[str, Any]], agents: list[str] | None = None, model=None) -> list[SkillRating]:
+def openskill_ratings(matches: list[MatchRecord], agents: list[str] | None = None, model=None) -> list[SkillRating]:
     """Update every agent's openskill rating once per match, in index order. A match
     ranks the seats by return (equal returns are a draw). `model` is any openskill
     model instance; default `PlackettLuce()` with the library's defaults
@@ -75,12 +76,12 @@ def openskill_ratings(matches: list[dict[str, Any]], agents: list[str] | None = 
     names = agent_names(matches, agents)
     ratings = {name: model.rating(name=name) for name in names}
     played = dict.fromkeys(names, 0)
-    for match in sorted(matches, key=lambda m: m["index"]):
+    for match in sorted(matches, key=lambda m: m.index):
         _two_seat(match)
-        a, b = match["seats"]
+        a, b = match.seats
         if a == b or a not in ratings or b not in ratings:
             continue
-        [[ratings[a]], [ratings[b]]] = model.rate([[ratings[a]], [ratings[b]]], scores=match["returns"])
+        [[ratings[a]], [ratings[b]]] = model.rate([[ratings[a]], [ratings[b]]], scores=list(match.returns))  # openskill checks for a list
         played[a] += 1
         played[b] += 1
     return [
@@ -100,7 +101,7 @@ class EloRating:
 
 
 def pair_scores(
-    matches: list[dict[str, Any]],
+    matches: list[MatchRecord],
     agents: list[str],
     score: Score = "win",
     utility_range: tuple[float, float] | None = None,
@@ -122,15 +123,15 @@ def pair_scores(
     scores: dict[tuple[int, int], list[float]] = {}
     for match in matches:
         _two_seat(match)
-        a, b = match["seats"]
+        a, b = match.seats
         if a == b or a not in position or b not in position:
             continue
         first = 0 if position[a] < position[b] else 1  # seat of the lower-index agent
-        i, j = position[match["seats"][first]], position[match["seats"][1 - first]]
+        i, j = position[match.seats[first]], position[match.seats[1 - first]]
         if score == "win":
-            s = outcome_score(match["returns"], first)
+            s = outcome_score(match.returns, first)
         else:
-            margin = match["returns"][first] - match["returns"][1 - first]
+            margin = match.returns[first] - match.returns[1 - first]
             s = min(1.0, max(0.0, 0.5 + margin / (2 * (hi - lo))))
         scores.setdefault((i, j), []).append(s)
     return {pair: np.asarray(s) for pair, s in scores.items()}
@@ -161,6 +162,7 @@ def fit_bradley_terry(
     (Hunter's MM) needs thousands of iterations when one agent wins nearly every
     game; this needs about ten.
     """
+    # long: the docstring states the model, the prior and the iteration, which the code follows line by line
     wins = np.asarray(wins, dtype=float)
     n = wins.shape[-1]
     if wins.ndim < 2 or wins.shape[-2:] != (n, n):
@@ -222,7 +224,7 @@ def _check_comparable(wins: np.ndarray, names: list[str] | None) -> None:
 
 
 def bradley_terry(
-    matches: list[dict[str, Any]],
+    matches: list[MatchRecord],
     agents: list[str] | None = None,
     score: Score = "win",
     utility_range: tuple[float, float] | None = None,
@@ -412,7 +414,7 @@ class Ratings:
 
 
 def rate(
-    matches: list[dict[str, Any]], spec: GameSpec, agents: list[str] | None = None,
+    matches: list[MatchRecord], spec: GameSpec, agents: list[str] | None = None,
     bootstrap: int = 1000, seed: int = 0,
 ) -> Ratings:
     """Every rating of a run's matches. Nash averaging and alpha-rank are computed for

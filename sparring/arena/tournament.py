@@ -3,7 +3,7 @@ against each of a field (gauntlet), N matches per pairing with seats swapped eve
 summarised as a payoff matrix of mean returns with 95% intervals.
 
 A tournament is a normal run: each match is stored with the agent name per seat, so
-`payoff_matrix(store.matches())` rebuilds the results from any run directory, and a
+`payoff_matrix(store.matches())` (arena.results) rebuilds the results from any run directory, and a
 tournament stored in a run directory is continued, like `play`, by running it again.
 
 Match indices are allotted in blocks, one block of `games_per_pair` per pairing:
@@ -18,14 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
 from sparring.agents.base import Agent
-from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches, rotating_seats
-from sparring.arena.results import mean_ci95, outcome
+from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed, play_matches, seat_order
+from sparring.arena.results import payoff_matrix
 from sparring.errors import SparringError
 from sparring.games.core import Game
-from sparring.store import RunStore, match_record
+from sparring.records import MatchRecord, MatchResult, PayoffMatrix
+from sparring.store import RunStore
 
 Mode = Literal["round_robin", "gauntlet"]
 MODES = ("round_robin", "gauntlet")
@@ -78,9 +77,9 @@ class TournamentResult:
     mode: str
     games_per_pair: int
     pairings: list[tuple[str, str]]
-    matches: list[dict[str, Any]]  # as RunStore.matches() gives them, in index order
+    matches: list[MatchRecord]  # in index order
 
-    def payoff(self) -> "PayoffMatrix":
+    def payoff(self) -> PayoffMatrix:
         return payoff_matrix(self.matches, self.agents)
 
 
@@ -105,25 +104,9 @@ def run_tournament(
     check_tournament(game.spec.players, names, games_per_pair, mode)
     pairs = pairings(len(agents), mode)
     total = len(pairs) * games_per_pair
-    done: set[int] = set()
-    if store is not None:
-        plan = {"game": game.spec.versioned_ref, "agents": names, "mode": mode,
-                "games_per_pair": games_per_pair, "seed": seed, "rule": dataclasses.asdict(rule)}
-        stored_plan = store.get_meta("tournament")
-        if stored_plan is None:
-            if store.finished_indices():
-                raise SparringError(
-                    f"{store.dir} already holds matches that are not from a tournament: "
-                    "choose a new run directory for the tournament"
-                )
-            store.set_meta("tournament", plan)
-        elif stored_plan != plan:
-            differ = sorted(k for k in plan if stored_plan.get(k) != plan[k])
-            raise SparringError(
-                f"{store.dir} holds a tournament with a different plan ({', '.join(differ)} differ): "
-                "choose a new run directory, or repeat the original settings to continue it"
-            )
-        done = store.finished_indices() & set(range(total))
+    done = _continue_in(store, {"game": game.spec.versioned_ref, "agents": names, "mode": mode,
+                                "games_per_pair": games_per_pair, "seed": seed,
+                                "rule": dataclasses.asdict(rule)}, total)
     finished = len(done)
     if progress is not None:
         progress(finished, total)
@@ -138,100 +121,40 @@ def run_tournament(
 
     # One arena call for every pairing: an agent's decisions from all of its
     # pairings reach it in one batch per tick.
-    def seating(index: int) -> list[Agent]:
-        i, j = pairs[index // games_per_pair]
-        return rotating_seats([agents[i], agents[j]])(index)
-
-    todo = [index for index in range(total) if index not in done]
-    played = play_matches(game, seating, todo, seed, rule, concurrency, on_match_end) if todo else []
+    todo = []
+    for index in range(total):
+        if index not in done:
+            pair = [agents[k] for k in pairs[index // games_per_pair]]
+            todo.append(PlannedMatch(index, game, tuple(pair[k] for k in seat_order(2, index)), match_seed(seed, index)))
+    played = play_matches(todo, rule, concurrency, on_match_end)
 
     if store is not None:
-        records = [m for m in store.matches() if m["index"] < total]
+        records = [m for m in store.matches() if m.index < total]
     else:
-        records = [match_record(r) for r in played]  # in index order
+        records = [r.record for r in played]  # in index order
     return TournamentResult(
         agents=names, mode=mode, games_per_pair=games_per_pair,
         pairings=[(names[i], names[j]) for i, j in pairs], matches=records,
     )
 
 
-# ---- the payoff matrix ---------------------------------------------------------------
-
-
-@dataclass
-class PayoffMatrix:
-    """Agent i's results against agent j, pooled over both seats. Every array is
-    (n, n), row = the agent, column = its opponent; unplayed cells have mean and
-    ci95 NaN and zero counts. A match of an agent against itself lands on the
-    diagonal once per seat (as in `summarize`)."""
-
-    agents: list[str]
-    mean: np.ndarray  # mean return of i against j
-    ci95: np.ndarray  # half-width of its normal-approximation 95% interval
-    games: np.ndarray  # matches of i against j
-    wins: np.ndarray
-    draws: np.ndarray
-    losses: np.ndarray
-    invalid: np.ndarray  # invalid answers given by i in its matches against j
-    forfeits: np.ndarray  # matches against j that i lost by running out of retries
-
-    def index(self, agent: str) -> int:
-        return self.agents.index(agent)
-
-
-def agent_names(matches: list[dict[str, Any]], agents: list[str] | None = None) -> list[str]:
-    """`agents` if given, else every agent in the matches in order of first appearance."""
-    if agents is not None:
-        return list(agents)
-    names: list[str] = []
-    for match in matches:
-        names += [a for a in match["seats"] if a not in names]
-    return names
-
-
-def payoff_matrix(matches: list[dict[str, Any]], agents: list[str] | None = None) -> PayoffMatrix:
-    """Build the payoff matrix from stored two-seat matches.
-
-    `agents` fixes the rows' order (default: order of first appearance); matches
-    involving an agent not in it are left out, so a subset of a field can be rated.
-    """
-    agents = agent_names(matches, agents)
-    position = {name: k for k, name in enumerate(agents)}
-    seen = {a for match in matches for a in match["seats"]}
-    missing = [a for a in agents if a not in seen]
-    if missing:
-        raise SparringError(
-            f"no stored matches for {', '.join(missing)}; agents in these matches are "
-            f"{', '.join(sorted(seen)) or 'none'}"
-        )
-    n = len(agents)
-    returns: list[list[list[float]]] = [[[] for _ in range(n)] for _ in range(n)]
-    counts = {key: np.zeros((n, n), dtype=int) for key in ("win", "draw", "loss", "invalid", "forfeits")}
-    for match in matches:
-        seats = match["seats"]
-        if len(seats) != 2:
+def _continue_in(store: RunStore | None, plan: dict[str, Any], total: int) -> set[int]:
+    """The indices of the matches a store already holds of this tournament (none
+    without a store); the store keeps the plan and refuses a different one."""
+    if store is None:
+        return set()
+    stored_plan = store.get_meta("tournament")
+    if stored_plan is None:
+        if store.finished_indices():
             raise SparringError(
-                f"match {match['index']} has {len(seats)} seats: a payoff matrix pairs agents "
-                "two at a time, so it needs two-player matches"
+                f"{store.dir} already holds matches that are not from a tournament: "
+                "choose a new run directory for the tournament"
             )
-        if seats[0] not in position or seats[1] not in position:
-            continue
-        for seat in (0, 1):
-            i, j = position[seats[seat]], position[seats[1 - seat]]
-            returns[i][j].append(match["returns"][seat])
-            counts[outcome(match["returns"], seat)][i, j] += 1
-            counts["invalid"][i, j] += match["invalid"][seat]
-            counts["forfeits"][i, j] += match["forfeit_by"] == seat
-    mean = np.full((n, n), np.nan)
-    ci95 = np.full((n, n), np.nan)
-    games = np.zeros((n, n), dtype=int)
-    for i in range(n):
-        for j in range(n):
-            if returns[i][j]:
-                mean[i, j], ci95[i, j] = mean_ci95(returns[i][j])
-                games[i, j] = len(returns[i][j])
-    return PayoffMatrix(
-        agents=list(agents), mean=mean, ci95=ci95, games=games, wins=counts["win"],
-        draws=counts["draw"], losses=counts["loss"], invalid=counts["invalid"],
-        forfeits=counts["forfeits"],
-    )
+        store.set_meta("tournament", plan)
+    elif stored_plan != plan:
+        differ = sorted(k for k in plan if stored_plan.get(k) != plan[k])
+        raise SparringError(
+            f"{store.dir} holds a tournament with a different plan ({', '.join(differ)} differ): "
+            "choose a new run directory, or repeat the original settings to continue it"
+        )
+    return store.finished_indices() & set(range(total))

@@ -5,6 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from sparring.errors import SparringError
+from sparring.store import RunStore
+
+
+def read_train_log(run_dir: str | Path) -> tuple[list[dict], list[dict]]:
+    """(per-step metrics, evaluations) of a training run, from its store."""
+    store = RunStore(run_dir)
+    try:
+        return store.train_steps(), store.train_evals()
+    finally:
+        store.close()
 
 
 def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None = None) -> tuple[Path, list[tuple]]:
@@ -15,8 +25,6 @@ def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None =
 
     matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
-
-    from sparring.learn.rl import read_train_log
 
     steps, evals = log if log is not None else read_train_log(run_dir)
     if not steps:
@@ -39,7 +47,7 @@ def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None =
     rows = []
     for opponent in dict.fromkeys(e["opponent"] for e in evals):
         points = [e for e in evals if e["opponent"] == opponent]
-        # a multi-game run's rows are labelled "GAME vs OPPONENT" already (rl.eval_label)
+        # a multi-game run's rows are labelled "GAME vs OPPONENT" already (trainer.eval_label)
         label = f"vs {opponent}" if points[0].get("against", opponent) == opponent else opponent
         axes[1, 1].errorbar([e["step"] for e in points], [e["win_or_draw"] for e in points],
                             yerr=[e["win_or_draw_ci"] for e in points], capsize=3, label=label)

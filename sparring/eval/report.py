@@ -7,9 +7,8 @@ thing it finds, and nothing for what it does not:
   the rate of invalid answers;
 - a tournament (meta "tournament", the plan `run_tournament` stores): the payoff heat
   map with 95% intervals and every rating `rate` gives;
-- a training run (tables train_steps / train_evals of `sparring.learn.rl`): learning
-  curves, the evaluation table with 95% intervals, the invalid rate over steps;
-- exploitability over checkpoints (meta "exploitability", see `add_exploitability`);
+- a training run (the store's train_steps and train_evals): learning curves, the evaluation table with 95% intervals, the invalid rate over steps;
+- exploitability over checkpoints (the store's exploitability table);
 - benchmark results (meta "benchmark": one `BenchmarkReport.to_dict()`, or a list);
 - example matches turn by turn: view, the model's completion, action, invalid reasons.
 
@@ -22,56 +21,27 @@ RUN_DIR/report/.
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from sparring.arena.ratings import RATING_COLUMNS, Ratings, rate, rating_rows
-from sparring.arena.results import summarize
-from sparring.arena.tournament import PayoffMatrix, payoff_matrix, planned_matches
+from sparring.arena.results import payoff_matrix, summarize
+from sparring.arena.tournament import planned_matches
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport
+from sparring.eval.curves import plot_curves
+from sparring.eval.document import Document, cell, count, num, pm, pyplot
 from sparring.games.core import GameSpec
+from sparring.records import ExploitabilityEntry, MatchRecord, PayoffMatrix
 from sparring.store import RunStore
 
 REPORT_DIR = "report"
 EXAMPLE_MATCHES = 3  # the first few matches, and as many again of those with invalid answers
 STEP_ROWS = 12  # rows of the per-step training table (evenly spaced over the run)
 BENCHMARK_ITEMS = 20  # item rows shown per benchmark
-
-
-# ---- the stored conventions this module reads ----------------------------------------
-
-
-def exploitability_entry(step: int, report, checkpoint: str | None = None) -> dict[str, Any]:
-    """One entry of the meta "exploitability" list, from an `ExploitabilityReport`
-    measured at training step `step`:
-
-    {"step": int, "checkpoint": str | None, "exploitability": float | None,
-     "nash_conv": float, "interval": [low, high] | None, "mode": str,
-     "agent": str | None, "game": str}
-
-    `interval` is the bootstrap 95% interval of the exploitability (sampled mode)."""
-    sampling = report.sampling
-    return {
-        "step": int(step), "checkpoint": checkpoint, "exploitability": report.exploitability,
-        "nash_conv": report.nash_conv, "interval": list(sampling.interval) if sampling is not None else None,
-        "mode": report.mode, "agent": report.agent, "game": report.game,
-    }
-
-
-def add_exploitability(store: RunStore, step: int, report, checkpoint: str | None = None) -> None:
-    """Record an exploitability check of the checkpoint at `step` in the run's meta
-    "exploitability" list (kept sorted by step; a second check of a step replaces it)."""
-    entries = [e for e in store.get_meta("exploitability") or [] if e["step"] != step]
-    entries.append(exploitability_entry(step, report, checkpoint))
-    store.set_meta("exploitability", sorted(entries, key=lambda e: e["step"]))
 
 
 # ---- the report ------------------------------------------------------------------------
@@ -86,8 +56,8 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
     try:
         matches = store.matches()
         tournament = store.get_meta("tournament")
-        steps = _has_train_steps(store)
-        exploitability = store.get_meta("exploitability") or []
+        steps = store.train_steps()
+        exploitability = store.exploitability()
         benchmarks = store.get_meta("benchmark")
         benchmarks = [benchmarks] if isinstance(benchmarks, dict) else list(benchmarks or [])
         if not (matches or steps or exploitability or benchmarks):
@@ -95,14 +65,14 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
 
         folder = run_dir / REPORT_DIR
         folder.mkdir(exist_ok=True)
-        doc = _Doc(folder, f"sparring report: {run_dir.name}")
+        doc = Document(folder, f"sparring report: {run_dir.name}")
         _overview(doc, run_dir, store, matches)
         if matches:
             _results_section(doc, store, matches, tournament)
         if tournament is not None and matches:
             _tournament_section(doc, tournament, matches, bootstrap)
         if steps:
-            _training_section(doc, run_dir, store)
+            _training_section(doc, run_dir, store, steps)
         elif store.get_meta("kind") == "train":
             doc.note(f"this training run has no logged step yet: no learning curves. Continue it with "
                      f"`sparring train --resume {run_dir}`, or wait for its first step")
@@ -115,11 +85,6 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
     finally:
         store.close()
     return doc.save()
-
-
-def _has_train_steps(store: RunStore) -> bool:
-    tables = {r[0] for r in store.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    return "train_steps" in tables and store.db.execute("SELECT COUNT(*) FROM train_steps").fetchone()[0] > 0
 
 
 def _nothing_finished(run_dir: Path, store: RunStore, tournament: dict | None) -> str:
@@ -141,13 +106,13 @@ def _nothing_finished(run_dir: Path, store: RunStore, tournament: dict | None) -
 # ---- sections ------------------------------------------------------------------------------
 
 
-def _overview(doc: _Doc, run_dir: Path, store: RunStore, matches: list[dict]) -> None:
+def _overview(doc: Document, run_dir: Path, store: RunStore, matches: list[MatchRecord]) -> None:
     created = store.get_meta("created_at")
     facts = [f"run directory: {run_dir}"]
     if created is not None:
         facts.append(f"created: {time.strftime('%Y-%m-%d %H:%M', time.localtime(created))}")
     if matches:
-        games = ", ".join(dict.fromkeys(m["game"] for m in matches))
+        games = ", ".join(dict.fromkeys(m.game for m in matches))
         facts.append(f"{len(matches)} finished matches of {games}")
     doc.bullets(facts)
     settings = {key: store.get_meta(key) for key in ("config", "train_config", "tournament")}
@@ -156,7 +121,7 @@ def _overview(doc: _Doc, run_dir: Path, store: RunStore, matches: list[dict]) ->
         doc.details("settings", json.dumps(settings, indent=2))
 
 
-def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament: dict | None) -> None:
+def _results_section(doc: Document, store: RunStore, matches: list[MatchRecord], tournament: dict | None) -> None:
     doc.heading("Results per agent")
     doc.text("Pooled over every finished match and seat. Mean return with its normal-approximation "
              "95% interval; the invalid rate is rejected answers over all answers the agent gave "
@@ -168,10 +133,10 @@ def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament
         n, bad = answers.get(s.agent, (0, 0))
         rate_text = f"{bad / n:.1%} ({bad}/{n})" if n else "n/a"
         rows.append([s.agent, str(s.games), str(s.wins), str(s.draws), str(s.losses),
-                     _pm(mean, half, 3), rate_text, str(s.forfeits)])
+                     pm(mean, half, 3), rate_text, str(s.forfeits)])
     doc.table(["agent", "games", "win", "draw", "loss", "mean return (95% CI)", "invalid answers", "forfeits"], rows)
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(4.0, 1.3 * len(summaries) + 2), 3.2))
     means = [mean for mean, _ in mean_returns]
     halves = [half if math.isfinite(half) else 0.0 for _, half in mean_returns]
@@ -182,11 +147,11 @@ def _results_section(doc: _Doc, store: RunStore, matches: list[dict], tournament
     doc.figure(fig, "returns.png", "mean return per agent with 95% intervals")
 
 
-def _tournament_section(doc: _Doc, plan: dict, matches: list[dict], bootstrap: int) -> None:
+def _tournament_section(doc: Document, plan: dict, matches: list[MatchRecord], bootstrap: int) -> None:
     doc.heading("Tournament")
     total = planned_matches(plan)
-    played = [m for m in matches if m["index"] < total]
-    seen = {a for m in played for a in m["seats"]}
+    played = [m for m in matches if m.index < total]
+    seen = {a for m in played for a in m.seats}
     agents = [a for a in plan["agents"] if a in seen]
     doc.text(f"{plan['mode'].replace('_', ' ')} of {', '.join(plan['agents'])} in {plan['game']}, "
              f"{plan['games_per_pair']} matches per pairing with seats swapped evenly: "
@@ -214,7 +179,7 @@ def _tournament_section(doc: _Doc, plan: dict, matches: list[dict], bootstrap: i
              "± the half-width of its 95% interval.")
     n = len(agents)
     cells = [[agents[i]] + [
-        "" if payoff.games[i, j] == 0 else f"{_pm(payoff.mean[i, j], payoff.ci95[i, j], 2)} (n={payoff.games[i, j]})"
+        "" if payoff.games[i, j] == 0 else f"{pm(payoff.mean[i, j], payoff.ci95[i, j], 2)} (n={payoff.games[i, j]})"
         for j in range(n)] for i in range(n)]
     doc.table(["agent \\ opponent", *agents], cells)
     doc.figure(_heat_map(payoff, spec), "payoff.png", "payoff heat map: mean return of row agent against column agent")
@@ -233,7 +198,7 @@ def _tournament_section(doc: _Doc, plan: dict, matches: list[dict], bootstrap: i
 def _heat_map(payoff: PayoffMatrix, spec: GameSpec | None):
     import numpy as np
 
-    plt = _pyplot()
+    plt = pyplot()
     n = len(payoff.agents)
     fig, ax = plt.subplots(figsize=(1.5 * n + 3, 1.2 * n + 1.6))
     finite = payoff.mean[np.isfinite(payoff.mean)]
@@ -271,12 +236,8 @@ def _spec(game: str) -> tuple[GameSpec | None, str | None]:
     return spec, None
 
 
-def _training_section(doc: _Doc, run_dir: Path, store: RunStore) -> None:
-    # Imported here: the training module loads torch, which other reports do without.
-    from sparring.learn.curves import plot_curves
-    from sparring.learn.rl import read_train_log
-
-    steps, evals = read_train_log(run_dir)
+def _training_section(doc: Document, run_dir: Path, store: RunStore, steps: list[dict]) -> None:
+    evals = store.train_evals()
     config = store.get_meta("train_config") or {}
     doc.heading("Training")
     planned = config.get("steps")
@@ -298,32 +259,30 @@ def _training_section(doc: _Doc, run_dir: Path, store: RunStore) -> None:
     rows = []
     for s in shown:
         returns = ", ".join(f"seat {int(role) + 1}: {v:+.3f}" for role, v in s.get("mean_return", {}).items())
-        rows.append([str(s["step"]), _num(s.get("loss"), "+.4f"), returns, _num(s.get("invalid_rate"), ".3f"),
-                     _num(s.get("kl"), ".4f"), _num(s.get("entropy"), ".3f")])
+        rows.append([str(s["step"]), num(s.get("loss"), "+.4f"), returns, num(s.get("invalid_rate"), ".3f"),
+                     num(s.get("kl"), ".4f"), num(s.get("entropy"), ".3f")])
     doc.table(["step", "loss", "training return", "invalid rate", "kl", "entropy"], rows)
 
 
-def _exploitability_section(doc: _Doc, entries: list[dict]) -> None:
-    entries = sorted(entries, key=lambda e: e["step"])
+def _exploitability_section(doc: Document, entries: list[ExploitabilityEntry]) -> None:
     doc.heading("Exploitability over checkpoints")
     doc.text("NashConv: what best responses gain against the policy, summed over seats (0 at a Nash "
              "equilibrium); exploitability is NashConv / 2 in two-player zero-sum games. In sampled "
              "mode the interval is the bootstrap 95% interval over the sampled answers.")
     rows = []
     for e in entries:
-        interval = e.get("interval")
-        rows.append([str(e["step"]), e.get("checkpoint") or "", _num(e.get("exploitability"), ".4f"),
-                     f"[{interval[0]:.4f}, {interval[1]:.4f}]" if interval else "",
-                     _num(e.get("nash_conv"), ".4f"), e.get("mode") or ""])
+        rows.append([str(e.step), e.checkpoint or "", num(e.exploitability, ".4f"),
+                     f"[{e.interval[0]:.4f}, {e.interval[1]:.4f}]" if e.interval else "",
+                     num(e.nash_conv, ".4f"), e.mode])
     doc.table(["step", "checkpoint", "exploitability", "95% interval", "NashConv", "mode"], rows)
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    use_nash_conv = any(e.get("exploitability") is None for e in entries)
+    use_nash_conv = any(e.exploitability is None for e in entries)
     key = "nash_conv" if use_nash_conv else "exploitability"
-    x = [e["step"] for e in entries]
-    y = [e[key] for e in entries]
-    low = [y_k - e["interval"][0] if e.get("interval") and not use_nash_conv else 0 for e, y_k in zip(entries, y)]
-    high = [e["interval"][1] - y_k if e.get("interval") and not use_nash_conv else 0 for e, y_k in zip(entries, y)]
+    x = [e.step for e in entries]
+    y = [getattr(e, key) for e in entries]
+    low = [y_k - e.interval[0] if e.interval and not use_nash_conv else 0 for e, y_k in zip(entries, y)]
+    high = [e.interval[1] - y_k if e.interval and not use_nash_conv else 0 for e, y_k in zip(entries, y)]
     ax.errorbar(x, y, yerr=[[max(0, v) for v in low], [max(0, v) for v in high]], marker="o", capsize=3)
     ax.set_xlabel("step")
     ax.set_ylabel("NashConv" if use_nash_conv else "exploitability")
@@ -331,7 +290,7 @@ def _exploitability_section(doc: _Doc, entries: list[dict]) -> None:
     doc.figure(fig, "exploitability.png", f"{key} over checkpoints")
 
 
-def _benchmark_section(doc: _Doc, stored: dict) -> None:
+def _benchmark_section(doc: Document, stored: dict) -> None:
     report = BenchmarkReport.from_dict(stored)
     doc.heading(f"Benchmark {report.benchmark}")
     doc.text(f"agent {report.agent}; metric: {report.metric}.")
@@ -342,7 +301,7 @@ def _benchmark_section(doc: _Doc, stored: dict) -> None:
     for note in report.notes:
         doc.text(note)
 
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(rows) + 1.2))
     ys = list(range(len(rows)))[::-1]
     ax.errorbar([e.value for _, _, e in rows], ys, xerr=[[max(0, e.value - e.low) for _, _, e in rows],
@@ -357,203 +316,16 @@ def _benchmark_section(doc: _Doc, stored: dict) -> None:
     if items:
         columns = list(dict.fromkeys(k for item in items[:BENCHMARK_ITEMS] for k in item))
         doc.details_table(f"first {min(len(items), BENCHMARK_ITEMS)} of {len(items)} items", columns,
-                          [[_cell(item.get(c)) for c in columns] for item in items[:BENCHMARK_ITEMS]])
+                          [[cell(item.get(c)) for c in columns] for item in items[:BENCHMARK_ITEMS]])
 
 
-def _examples_section(doc: _Doc, store: RunStore, matches: list[dict], examples: int) -> None:
+def _examples_section(doc: Document, store: RunStore, matches: list[MatchRecord], examples: int) -> None:
     first = matches[:examples]
-    troubled = [m for m in matches[examples:] if sum(m["invalid"]) or m["forfeit_by"] is not None]
+    troubled = [m for m in matches[examples:] if sum(m.invalid) or m.forfeit_by is not None]
     chosen = first + troubled[:examples]
     doc.heading("Example matches")
     doc.text(f"The first {len(first)} matches"
-             + (f", and {_count(len(chosen) - len(first), 'later one')} with invalid answers" if len(chosen) > len(first) else "")
+             + (f", and {count(len(chosen) - len(first), 'later one')} with invalid answers" if len(chosen) > len(first) else "")
              + ". Every answer an agent gave is shown as text, exactly as it was written.")
     for match in chosen:
-        doc.match(match, list(store.turns(match["index"])))
-
-
-# ---- the two documents ----------------------------------------------------------------------
-
-
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 70em;
-       padding: 0 1.5em; color: #1d2125; line-height: 1.45; }
-h1 { font-size: 1.6em; border-bottom: 2px solid #d0d7de; padding-bottom: .3em; }
-h2 { font-size: 1.3em; margin-top: 2em; border-bottom: 1px solid #d0d7de; padding-bottom: .2em; }
-h3 { font-size: 1.1em; margin-top: 1.5em; }
-table { border-collapse: collapse; margin: .8em 0; font-size: .92em; }
-th, td { border: 1px solid #d0d7de; padding: .3em .7em; text-align: left; }
-th { background: #f3f5f7; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; display: block; margin: .8em 0; }
-pre { background: #f6f8fa; padding: .6em .8em; overflow-x: auto; white-space: pre-wrap;
-      word-break: break-word; margin: .3em 0; font-size: .88em; }
-.note { background: #fff8c5; border-left: 4px solid #d4a72c; padding: .4em .8em; margin: .6em 0; }
-.match h3 { margin-top: .2em; }
-.match { border: 1px solid #d0d7de; border-radius: 6px; padding: .6em 1em; margin: 1em 0; }
-.turn { border-top: 1px solid #eaeef2; padding: .4em 0; }
-.who { font-weight: 600; }
-.ok { color: #1a7f37; } .bad { color: #cf222e; } .forced { color: #9a6700; }
-.label { color: #57606a; font-size: .85em; }
-summary { cursor: pointer; color: #57606a; }
-"""
-
-
-class _Doc:
-    """The HTML page and the markdown summary, built side by side so they carry the
-    same tables. Every string given to it is data and is escaped here."""
-
-    def __init__(self, folder: Path, title: str):
-        self.folder = folder
-        self.title = title
-        self.html: list[str] = [f"<h1>{_h(title)}</h1>"]
-        self.md: list[str] = [f"# {_md(title)}", ""]
-
-    def heading(self, text: str, level: int = 2) -> None:
-        self.html.append(f"<h{level}>{_h(text)}</h{level}>")
-        self.md += ["#" * level + " " + _md(text), ""]
-
-    def text(self, text: str) -> None:
-        self.html.append(f"<p>{_h(text)}</p>")
-        self.md += [_md(text), ""]
-
-    def note(self, text: str) -> None:
-        self.html.append(f'<p class="note">{_h(text)}</p>')
-        self.md += [f"> **Note:** {_md(text)}", ""]
-
-    def bullets(self, items: list[str]) -> None:
-        self.html.append("<ul>" + "".join(f"<li>{_h(i)}</li>" for i in items) + "</ul>")
-        self.md += [f"- {_md(i)}" for i in items] + [""]
-
-    def details(self, summary: str, text: str) -> None:
-        self.html.append(f"<details><summary>{_h(summary)}</summary><pre>{_h(text)}</pre></details>")
-        self.md += [f"<details><summary>{_h(summary)}</summary>", "", _fence(text), "", "</details>", ""]
-
-    def table(self, header: list[str], rows: list[list[str]]) -> None:
-        self.html.append(_html_table(header, rows))
-        self.md += _md_table(header, rows) + [""]
-
-    def details_table(self, summary: str, header: list[str], rows: list[list[str]]) -> None:
-        self.html.append(f"<details><summary>{_h(summary)}</summary>{_html_table(header, rows)}</details>")
-        self.md += [f"<details><summary>{_h(summary)}</summary>", "", *_md_table(header, rows), "", "</details>", ""]
-
-    def figure(self, fig, name: str, alt: str) -> None:
-        plt = _pyplot()
-        buffer = io.BytesIO()
-        fig.tight_layout()
-        fig.savefig(buffer, format="png", dpi=100)
-        plt.close(fig)
-        self.png(buffer.getvalue(), name, alt)
-
-    def png(self, data: bytes, name: str, alt: str) -> None:
-        (self.folder / name).write_bytes(data)
-        uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
-        self.html.append(f'<img src="{uri}" alt="{_h(alt)}">')
-        self.md += [f"![{_md(alt)}]({name})", ""]
-
-    def match(self, match: dict, turns: list[dict]) -> None:
-        seats = ", ".join(f"seat {i + 1}: {a}" for i, a in enumerate(match["seats"]))
-        returns = ", ".join(f"{r:+g}" for r in match["returns"])
-        ending = f"returns {returns}"
-        if match["forfeit_by"] is not None:
-            ending += f"; seat {match['forfeit_by'] + 1} forfeited after invalid answers"
-        title = f"Match {match['index']} of {match['game']} ({seats})"
-        parts = [f'<div class="match"><h3>{_h(title)}</h3>']
-        md = [f"### {_md(title)}", ""]
-        for t in turns:
-            who = f"decision {t['decision'] + 1}" + (f", attempt {t['attempt'] + 1}" if t["attempt"] else "") \
-                + f": seat {t['player'] + 1} ({t['agent']})"
-            parts.append(f'<div class="turn"><div class="who">{_h(who)}</div>')
-            if t["view"]:
-                parts.append(f"<details><summary>view</summary><pre>{_h(t['view'])}</pre></details>")
-            md.append(f"**{_md(who)}**")
-            md.append("")
-            for label, key in (("model completion", "completion"), ("message", "message")):
-                if t[key]:
-                    parts.append(f'<div class="label">{label}</div><pre>{_h(t[key])}</pre>')
-                    md += [f"{label}:", "", _fence(t[key]), ""]
-            if t["valid"] and t["forced"]:
-                outcome, css = f"random move after invalid answers: {t['action_name']}", "forced"
-            elif t["valid"]:
-                outcome, css = f"plays {t['action_name']}", "ok"
-            else:
-                outcome, css = f"invalid: {t['reason']}", "bad"
-            parts.append(f'<div class="{css}">&rarr; {_h(outcome)}</div></div>')
-            md += [f"→ {_md(outcome)}", ""]
-        parts.append(f"<p><strong>{_h(ending)}</strong></p></div>")
-        md += [f"**{_md(ending)}**", ""]
-        self.html.append("".join(parts))
-        self.md += md
-
-    def save(self) -> tuple[Path, Path]:
-        page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-                f"<title>{_h(self.title)}</title><style>{_CSS}</style></head>\n<body>\n"
-                + "\n".join(self.html) + "\n</body></html>\n")
-        html_path, md_path = self.folder / "report.html", self.folder / "report.md"
-        html_path.write_text(page, encoding="utf-8")
-        md_path.write_text("\n".join(self.md), encoding="utf-8")
-        return html_path, md_path
-
-
-def _h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _md(text: Any) -> str:
-    """Data as markdown text: HTML escaped (markdown renderers pass raw HTML through),
-    table pipes escaped, one line."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
-
-
-def _fence(text: str) -> str:
-    """A fenced code block longer than any run of backticks in `text`, so model text
-    can never close it and turn into markdown or HTML."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
-
-
-_NUMERIC = re.compile(r"[-+\[]?\d")  # cells right-aligned in the page: numbers, intervals
-
-
-def _html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{_h(c)}</th>" for c in header)
-    body = "".join("<tr>" + "".join(
-        f'<td class="num">{_h(c)}</td>' if _NUMERIC.match(c) else f"<td>{_h(c)}</td>" for c in row
-    ) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(_md(c) for c in header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(_md(c) for c in row) + " |" for row in rows]
-
-
-def _pm(mean: float, half: float, digits: int) -> str:
-    return f"{mean:+.{digits}f} ± {half:.{digits}f}"
-
-
-def _num(value: Any, fmt: str) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
-    return "" if value is None else str(value)
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
+        doc.match(match, store.turns(match.index))

@@ -1,6 +1,8 @@
-"""Learning: self-play RL for local models (rl.py), opponent mixes (opponents.py),
-advantage estimators (advantages.py), evaluation against fixed references."""
+"""Learning: self-play RL for local models (config, rollout, loss, trainer,
+checkpoint), opponent mixes, advantage estimators, evaluation against fixed
+references, and population self-play (population/)."""
 
-from sparring.learn.rl import TrainConfig, read_train_log, train
+from sparring.learn.config import TrainConfig
+from sparring.learn.trainer import Trainer, train
 
-__all__ = ["TrainConfig", "read_train_log", "train"]
+__all__ = ["TrainConfig", "Trainer", "train"]

@@ -6,9 +6,10 @@ versions play the same deals and seats."""
 from __future__ import annotations
 
 from sparring.agents.base import Agent
-from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
 from sparring.arena.results import mean_ci95, outcome
 from sparring.games.core import Game
+from sparring.records import MatchResult
 
 EVAL_SEED_OFFSET = 1_000_003  # eval games never share seeds with training games
 
@@ -16,8 +17,8 @@ EVAL_SEED_OFFSET = 1_000_003  # eval games never share seeds with training games
 def play_eval(game: Game, policy: Agent, opponent: Agent, games: int, seed: int,
               rule: InvalidMoveRule, concurrency: int = 64) -> list[MatchResult]:
     """`games` matches, seats alternating (policy first in even-indexed ones)."""
-    return play_matches(game, [policy, opponent], range(games), seed + EVAL_SEED_OFFSET, rule,
-                        concurrency=concurrency, record_views=False)
+    plan = rotating_plan(game, [policy, opponent], range(games), seed + EVAL_SEED_OFFSET)
+    return play_matches(plan, rule, concurrency=concurrency, record_views=False)
 
 
 def policy_outcomes(results: list[MatchResult], policy_name: str) -> dict[str, list[float]]:
@@ -25,13 +26,13 @@ def policy_outcomes(results: list[MatchResult], policy_name: str) -> dict[str, l
     policy answer whether it was invalid."""
     out: dict[str, list[float]] = {"return": [], "win": [], "draw": [], "win_or_draw": [], "invalid": []}
     for result in results:
-        seat = result.seats.index(policy_name)
+        seat = result.seat_of(policy_name)
         result_kind = outcome(result.returns, seat)
         out["return"].append(result.returns[seat])
         out["win"].append(float(result_kind == "win"))
         out["draw"].append(float(result_kind == "draw"))
         out["win_or_draw"].append(float(result_kind != "loss"))
-        out["invalid"].extend(float(not t.valid) for t in result.turns if t.player == seat and not t.forced)
+        out["invalid"].extend(float(not t.valid) for t in result.turns if t.seat == seat and not t.forced)
     return out
 
 

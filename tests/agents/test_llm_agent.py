@@ -9,7 +9,7 @@ from sparring.games.registry import make_game
 
 
 def test_a_retry_is_the_rejected_answer_as_the_models_turn_then_the_correction(tiny_model_dir):
-    agent = LLMAgent(HFBackend(HFConfig(path=str(tiny_model_dir), dtype="float32", threads=1)))
+    agent = LLMAgent(HFBackend(HFConfig(path=str(tiny_model_dir), dtype="float32")))
     state = make_game("tictactoe").new_initial_state(random.Random(0))
     first = agent.messages(Decision(state, 0, random.Random(0), 0))
     rejected = (("I take the middle", "it names no legal move (legal: 1, 2, 3, 4, 5, 6, 7, 8, 9)"), ("Five", "empty answer"))

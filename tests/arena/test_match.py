@@ -4,7 +4,13 @@ import pytest
 
 from sparring.agents.base import Choice
 from sparring.agents.scripted import RandomAgent
-from sparring.arena.match import InvalidMoveRule, play_matches
+from sparring.arena.match import (
+    InvalidMoveRule,
+    PlannedMatch,
+    match_seed,
+    play_matches,
+    rotating_plan,
+)
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
 
@@ -41,7 +47,7 @@ class Stubborn:
 def test_one_batched_call_per_agent_per_tick():
     game = make_game("tictactoe")
     a, b = Recording("a"), Recording("b")
-    results = play_matches(game, [a, b], range(20), run_seed=1, concurrency=20)
+    results = play_matches(rotating_plan(game, [a, b], range(20), run_seed=1), concurrency=20)
     # tic-tac-toe lasts at most 9 decisions: each agent is called at most once per tick
     assert len(a.batches) <= 9 and len(b.batches) <= 9
     # at the first tick half the matches wait on a (seat 0) and half on b
@@ -50,55 +56,55 @@ def test_one_batched_call_per_agent_per_tick():
 
 
 def test_seats_rotate_between_matches():
-    results = play_matches(make_game("kuhn_poker"), [RandomAgent("x"), RandomAgent("y")], range(6), run_seed=0)
-    assert [r.seats for r in results] == [["x", "y"], ["y", "x"]] * 3
+    results = play_matches(rotating_plan(make_game("kuhn_poker"), [RandomAgent("x"), RandomAgent("y")], range(6), run_seed=0))
+    assert [r.seats for r in results] == [("x", "y"), ("y", "x")] * 3
 
 
 def _transcript(results):
-    return [(r.seed, r.returns, [(t.player, t.action, t.view) for t in r.turns]) for r in results]
+    return [(r.seed, r.returns, [(t.seat, t.action, t.view) for t in r.turns]) for r in results]
 
 
 def test_same_seed_same_transcripts_whatever_the_concurrency():
     game = make_game("liars_dice")
     agents = [RandomAgent("p"), RandomAgent("q")]
-    first = play_matches(game, agents, range(12), run_seed=5, concurrency=12)
-    again = play_matches(game, agents, range(12), run_seed=5, concurrency=3)
-    other = play_matches(game, agents, range(12), run_seed=6, concurrency=12)
+    first = play_matches(rotating_plan(game, agents, range(12), run_seed=5), concurrency=12)
+    again = play_matches(rotating_plan(game, agents, range(12), run_seed=5), concurrency=3)
+    other = play_matches(rotating_plan(game, agents, range(12), run_seed=6), concurrency=12)
     assert _transcript(first) == _transcript(again)
     assert _transcript(first) != _transcript(other)
 
 
 def test_retry_with_feedback_then_valid():
     stubborn = Stubborn(bad=1)
-    results = play_matches(make_game("tictactoe"), [stubborn, RandomAgent("r")], [0], run_seed=0,
+    results = play_matches(rotating_plan(make_game("tictactoe"), [stubborn, RandomAgent("r")], [0], run_seed=0),
                            rule=InvalidMoveRule(retries=1))
     [result] = results
     assert result.forfeit_by is None
-    assert result.invalid_counts()[0] == sum(1 for t in result.turns if t.player == 0 and t.valid)
+    assert result.record.invalid[0] == sum(1 for t in result.turns if t.seat == 0 and t.valid)
     assert ("???", "gibberish") in stubborn.feedback  # the retry carried the answer and the reason
 
 
 def test_forfeit_after_retries_uses_the_penalty():
     rule = InvalidMoveRule(retries=2, then="forfeit", penalty=-3.0, opponent_reward=0.5)
-    [result] = play_matches(make_game("kuhn_poker"), [Stubborn(bad=99), RandomAgent("r")], [0], 0, rule)
+    [result] = play_matches(rotating_plan(make_game("kuhn_poker"), [Stubborn(bad=99), RandomAgent("r")], [0], 0), rule)
     assert result.forfeit_by == 0
-    assert result.returns == [-3.0, 0.5]
+    assert result.returns == (-3.0, 0.5)
     assert [t.attempt for t in result.turns] == [0, 1, 2]
     assert not any(t.valid for t in result.turns)
 
 
 def test_random_move_after_retries_finishes_the_match():
     rule = InvalidMoveRule(retries=0, then="random")
-    [result] = play_matches(make_game("tictactoe"), [Stubborn(bad=99), RandomAgent("r")], [0], 0, rule)
+    [result] = play_matches(rotating_plan(make_game("tictactoe"), [Stubborn(bad=99), RandomAgent("r")], [0], 0), rule)
     assert result.forfeit_by is None
     forced = [t for t in result.turns if t.forced]
-    assert forced and all(t.player == 0 and t.valid for t in forced)
+    assert forced and all(t.seat == 0 and t.valid for t in forced)
     assert sum(result.returns) == 0
 
 
 def test_wrong_number_of_agents_is_refused():
     with pytest.raises(SparringError, match="needs 2 players"):
-        play_matches(make_game("tictactoe"), [RandomAgent()], [0], 0)
+        play_matches(rotating_plan(make_game("tictactoe"), [RandomAgent()], [0], 0))
     with pytest.raises(SparringError, match="retries"):
         InvalidMoveRule(retries=-1)
 
@@ -110,7 +116,7 @@ class Batching(Recording):
 def test_a_batching_agent_sees_every_live_match_at_once():
     """Against a scripted agent, the model's batch is all live matches, not half."""
     model = Batching("model")
-    play_matches(make_game("tictactoe"), [model, RandomAgent("r")], range(16), run_seed=2, concurrency=16)
+    play_matches(rotating_plan(make_game("tictactoe"), [model, RandomAgent("r")], range(16), run_seed=2), concurrency=16)
     assert model.batches[0] == 16
 
 
@@ -118,7 +124,7 @@ def test_matches_that_a_scripted_move_ends_are_replaced_before_the_batched_call(
     """While matches wait to start, every batch of the model is full; once it is
     not, the list has run out and batches only shrink."""
     model = Batching("model")
-    play_matches(make_game("tictactoe"), [model, RandomAgent("r")], range(60), run_seed=3, concurrency=8)
+    play_matches(rotating_plan(make_game("tictactoe"), [model, RandomAgent("r")], range(60), run_seed=3), concurrency=8)
     first_short = next(i for i, size in enumerate(model.batches) if size < 8)
     assert first_short > 5
     assert model.batches[first_short:] == sorted(model.batches[first_short:], reverse=True)
@@ -127,6 +133,7 @@ def test_matches_that_a_scripted_move_ends_are_replaced_before_the_batched_call(
 def test_a_seating_function_plays_several_pairings_in_one_call():
     a, b, c = (Batching(n) for n in "abc")
     pairings = [(a, b), (b, c), (a, c)]
-    results = play_matches(make_game("kuhn_poker"), lambda i: list(pairings[i % 3]), range(6), run_seed=0)
-    assert [r.seats for r in results] == [["a", "b"], ["b", "c"], ["a", "c"]] * 2
+    game = make_game("kuhn_poker")
+    results = play_matches([PlannedMatch(i, game, pairings[i % 3], match_seed(0, i)) for i in range(6)])
+    assert [r.seats for r in results] == [("a", "b"), ("b", "c"), ("a", "c")] * 2
     assert a.batches[0] == 4  # a opens in both of its pairings: one call for all four

@@ -5,6 +5,7 @@ facts that separate win counts from game-theoretic strength."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -23,10 +24,12 @@ from sparring.arena.ratings import (
 from sparring.arena.tournament import run_tournament
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
+from sparring.records import MatchRecord
 
 
 def match(index, seats, returns):
-    return {"index": index, "seats": list(seats), "returns": list(returns), "forfeit_by": None, "invalid": [0, 0]}
+    return MatchRecord(index=index, game="kuhn_poker@1", seed=0, seats=tuple(seats), returns=tuple(returns),
+                       forfeit_by=None, invalid=(0, 0), turns=0, wall_s=0.0)
 
 
 def games(a, b, wins, losses, draws=0, start=0):
@@ -86,7 +89,7 @@ def test_openskill_draw_keeps_means_and_updates_in_match_order():
     history = [match(0, ["a", "b"], [1, -1]), match(1, ["a", "b"], [1, -1]), match(2, ["a", "b"], [-1, 1])]
     forward = openskill_ratings(history)
     assert openskill_ratings(history[::-1], ["a", "b"]) == forward  # sorted by index first
-    reordered = [dict(m, index=k) for k, m in enumerate(history[::-1])]  # loss first
+    reordered = [dataclasses.replace(m, index=k) for k, m in enumerate(history[::-1])]  # loss first
     assert openskill_ratings(reordered, ["a", "b"])[0].mu != pytest.approx(forward[0].mu)
 
 

@@ -11,10 +11,12 @@ import pytest
 
 from sparring.agents.base import Choice
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule, play_matches
-from sparring.arena.tournament import pairings, payoff_matrix, run_tournament
+from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
+from sparring.arena.results import payoff_matrix
+from sparring.arena.tournament import pairings, run_tournament
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
+from sparring.records import MatchRecord
 from sparring.store import RunStore
 
 
@@ -51,10 +53,10 @@ def test_round_robin_swaps_seats_evenly_and_counts_add_up(kuhn, field):
     progress = []
     result = run_tournament(kuhn, field, games, seed=3, progress=lambda done, total: progress.append((done, total)))
     assert len(result.matches) == 3 * games
-    assert [m["index"] for m in result.matches] == list(range(3 * games))
+    assert [m.index for m in result.matches] == list(range(3 * games))
     assert progress[0] == (0, 3 * games) and progress[-1] == (3 * games, 3 * games)
     for a, b in result.pairings:
-        seats = [tuple(m["seats"]) for m in result.matches if set(m["seats"]) == {a, b}]
+        seats = [m.seats for m in result.matches if set(m.seats) == {a, b}]
         assert len(seats) == games
         assert seats.count((a, b)) == seats.count((b, a)) == games // 2
     p = result.payoff()
@@ -79,7 +81,8 @@ def test_gauntlet_plays_only_the_challenger(kuhn, field):
 
 def test_payoff_matrix_against_hand_computed_values():
     def match(index, seats, returns):
-        return {"index": index, "seats": seats, "returns": returns, "forfeit_by": None, "invalid": [0, 0]}
+        return MatchRecord(index=index, game="kuhn_poker@1", seed=0, seats=tuple(seats), returns=tuple(returns),
+                           forfeit_by=None, invalid=(0, 0), turns=0, wall_s=0.0)
 
     matches = [
         match(0, ["a", "b"], [1, -1]), match(1, ["b", "a"], [-1, 1]),
@@ -87,7 +90,7 @@ def test_payoff_matrix_against_hand_computed_values():
         match(4, ["a", "c"], [0, 0]), match(5, ["c", "a"], [0, 0]),
     ]
     p = payoff_matrix(matches)
-    assert p.agents == ["a", "b", "c"]
+    assert p.agents == ("a", "b", "c")
     # a's returns against b: 1, 1, -1, 1 -> mean 0.5, sample sd 1, half-width 1.96 * 1 / sqrt(4)
     assert p.mean[0, 1] == 0.5 and p.ci95[0, 1] == pytest.approx(0.98)
     assert p.mean[1, 0] == -0.5
@@ -114,7 +117,7 @@ def test_a_stored_tournament_is_a_normal_run_and_continues(kuhn, field, tmp_path
     stored = store.matches()
     assert len(stored) == 12 and stored == first.matches
     in_memory = run_tournament(kuhn, field, 4, seed=1).matches  # same seed, no store: same matches
-    assert [(m["seats"], m["returns"]) for m in in_memory] == [(m["seats"], m["returns"]) for m in stored]
+    assert [(m.seats, m.returns) for m in in_memory] == [(m.seats, m.returns) for m in stored]
     progress = []
     again = run_tournament(kuhn, field, 4, seed=1, store=store, progress=lambda d, t: progress.append((d, t)))
     assert progress == [(12, 12)]  # nothing left to play
@@ -130,7 +133,7 @@ def test_a_stored_tournament_is_a_normal_run_and_continues(kuhn, field, tmp_path
 
 
 def _one_match(game, agents):
-    return play_matches(game, agents[:2], [0], run_seed=0)[0]
+    return play_matches(rotating_plan(game, agents[:2], [0], run_seed=0))[0]
 
 
 def test_refusals_say_what_to_change(kuhn, field):

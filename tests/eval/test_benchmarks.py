@@ -12,7 +12,7 @@ import pytest
 from sparring.agents.base import Choice
 from sparring.agents.llm import LLMAgent, LLMConfig, extract_action
 from sparring.agents.scripted import FixedActionAgent, RandomAgent
-from sparring.arena.match import play_matches
+from sparring.arena.match import play_matches, rotating_plan
 from sparring.backends.base import Completion
 from sparring.eval.benchmarks import matrix2x2 as mx
 from sparring.eval.benchmarks.gtbench import run_gtbench
@@ -274,8 +274,8 @@ def test_strategy_agents_read_the_history():
     game = make_game("matrix(rounds=4)")
     tft = mx.StrategyAgent(mx.STRATEGIES["tit_for_tat"])
     seq = SequenceAgent([1, 0, 1, 1])  # the other seat plays D, C, D, D
-    (result,) = play_matches(game, [tft, seq], [0], run_seed=0)
-    played = [t.action for t in result.turns if t.player == 0]
+    (result,) = play_matches(rotating_plan(game, [tft, seq], [0], run_seed=0))
+    played = [t.action for t in result.turns if t.seat == 0]
     assert played == [0, 1, 0, 1]  # C first, then copies the other's last move
 
 

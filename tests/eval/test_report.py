@@ -5,21 +5,20 @@ run says what is missing."""
 
 from __future__ import annotations
 
-import json
 import re
-import time
 
 import pytest
 
 from sparring.agents.base import Choice
 from sparring.agents.scripted import FixedActionAgent, RandomAgent
-from sparring.arena.match import MatchResult, Turn, play_matches
+from sparring.arena.match import play_matches, rotating_plan
 from sparring.arena.tournament import run_tournament
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport
 from sparring.eval.benchmarks.stats import Estimate
-from sparring.eval.report import add_exploitability, write_report
+from sparring.eval.report import write_report
 from sparring.games.registry import make_game
+from sparring.records import MatchResult, Turn
 from sparring.store import RunStore
 
 
@@ -70,7 +69,7 @@ def read(paths):
 def test_play_run_reports_results_invalid_rate_and_examples(kuhn, tmp_path):
     store = RunStore(tmp_path / "run", create=True)
     store.start({"game": "kuhn_poker"})
-    play_matches(kuhn, [FixedActionAgent("bet"), FirstTryWrong()], range(4), 0, on_match_end=store.write_match)
+    play_matches(rotating_plan(kuhn, [FixedActionAgent("bet"), FirstTryWrong()], range(4), 0), on_match_end=store.write_match)
     store.close()
 
     html_path, md_path = write_report(tmp_path / "run")
@@ -123,23 +122,20 @@ def test_training_run_report_from_its_log_tables(kuhn, tmp_path):
     from open_spiel.python import policy as os_policy
 
     from sparring.eval.exploitability import exploitability_report
-    from sparring.learn.rl import _create_log_tables
 
     store = RunStore(tmp_path / "train", create=True)
     store.set_meta("kind", "train")
     store.set_meta("train_config", {"steps": 4, "game": "kuhn_poker"})
-    _create_log_tables(store.db)
-    with store.db:
-        for step, invalid in ((1, 0.5), (2, 0.25), (3, 0.125)):
-            metrics = {"step": step, "games": 8, "samples": 16, "trained": 12, "loss": -0.1 * step,
-                       "kl": 0.01, "mean_return": {"0": 0.1 * step, "1": -0.1}, "baselines": {},
-                       "invalid_rate": invalid, "entropy": 1.5}
-            store.db.execute("INSERT INTO train_steps VALUES (?, ?, ?)", (step, json.dumps(metrics), time.time()))
-        summary = {"games": 16.0, "return": 0.25, "return_ci": 0.5, "win": 0.75, "win_ci": 0.2, "draw": 0.0,
-                   "draw_ci": 0.0, "win_or_draw": 0.75, "win_or_draw_ci": 0.2, "invalid": 0.0, "invalid_ci": 0.0}
-        store.db.execute("INSERT INTO train_evals VALUES (?, ?, ?)", (2, "random", json.dumps(summary)))
+    for step, invalid in ((1, 0.5), (2, 0.25), (3, 0.125)):
+        metrics = {"step": step, "games": 8, "samples": 16, "trained": 12, "loss": -0.1 * step,
+                   "kl": 0.01, "mean_return": {"0": 0.1 * step, "1": -0.1}, "baselines": {},
+                   "invalid_rate": invalid, "entropy": 1.5}
+        store.write_train_step(step, metrics)
+    summary = {"games": 16.0, "return": 0.25, "return_ci": 0.5, "win": 0.75, "win_ci": 0.2, "draw": 0.0,
+               "draw_ci": 0.0, "win_or_draw": 0.75, "win_or_draw_ci": 0.2, "invalid": 0.0, "invalid_ci": 0.0}
+    store.write_train_eval(2, "random", summary)
     uniform = exploitability_report(kuhn, os_policy.UniformRandomPolicy(kuhn.os_game))
-    add_exploitability(store, 2, uniform, checkpoint="checkpoints/step-000002")
+    store.add_exploitability(uniform.entry(2, checkpoint="checkpoints/step-000002"))
     store.close()
 
     html, md = read(write_report(tmp_path / "train"))
@@ -182,14 +178,17 @@ def test_model_text_is_escaped_never_markup(tmp_path):
     completion = "<script>alert(1)</script> I choose <b>bet</b>"
     fenced = "```\n<script>alert(3)</script>\n```"  # tries to close the markdown fence
     result = MatchResult(
-        index=0, game="kuhn_poker@1", seed=0, seats=[evil, "random"], returns=[1.0, -1.0],
-        turns=[
-            Turn(index=0, attempt=0, player=0, agent=evil, view="<i>your card</i>", action=None,
-                 action_name=None, valid=False, reason="<b>no</b> answer", completion=completion),
-            Turn(index=0, attempt=1, player=0, agent=evil, view="<i>your card</i>", action=1,
-                 action_name="bet", valid=True, completion=fenced, message="</pre><script>x</script>"),
-            Turn(index=1, attempt=0, player=1, agent="random", view="", action=0, action_name="pass", valid=True),
-        ],
+        index=0, game="kuhn_poker@1", seed=0, seats=(evil, "random"), returns=(1.0, -1.0),
+        turns=(
+            Turn(decision=0, attempt=0, seat=0, agent=evil, view="<i>your card</i>",
+                 choice=Choice(action=None, completion=completion),
+                 action_name=None, valid=False, reason="<b>no</b> answer"),
+            Turn(decision=0, attempt=1, seat=0, agent=evil, view="<i>your card</i>",
+                 choice=Choice(action=1, completion=fenced, message="</pre><script>x</script>"),
+                 action_name="bet", valid=True),
+            Turn(decision=1, attempt=0, seat=1, agent="random", view="", choice=Choice(action=0),
+                 action_name="pass", valid=True),
+        ),
     )
     store = RunStore(tmp_path / "evil", create=True)
     store.write_match(result)

@@ -6,10 +6,25 @@ import torch
 from safetensors.torch import load_file
 
 from sparring.backends.base import GenerationRequest
+from sparring.backends.threads import use_threads
 from sparring.errors import SparringError
-from sparring.learn.rl import Sample, TrainConfig, Trainer, completion_logprobs, read_train_log, train
+from sparring.eval.curves import read_train_log
+from sparring.learn.config import TrainConfig
+from sparring.learn.loss import completion_logprobs
+from sparring.learn.rollout import Sample
+from sparring.learn.trainer import Trainer, measurable_game, train
 
-TINY = dict(games_per_step=4, max_tokens=4, micro_batch=4, eval_every=0, dtype="float32", threads=1)
+TINY = dict(games_per_step=4, max_tokens=4, micro_batch=4, eval_every=0, dtype="float32")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One torch thread, as these tests always ran on a shared 2-core CPU (the
+    process sets its threads now, not the backend)."""
+    before = torch.get_num_threads()
+    use_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 def _config(tiny_model_dir, tmp_path, **changes):
@@ -144,19 +159,20 @@ def test_a_checkpoint_plays_as_an_agent_with_the_trained_weights(tiny_model_dir,
 def test_several_games_in_one_run(tiny_model_dir, tmp_path):
     """Each step draws its games by weight, baselines are per (game, seat), and each
     game is evaluated against each eval opponent under the label 'GAME vs OPPONENT'."""
-    from sparring.learn.curves import plot_curves
+    from sparring.eval.curves import plot_curves
     from sparring.store import RunStore
 
     config = _config(tiny_model_dir, tmp_path, games=("tictactoe", "kuhn_poker"), game_weights=(1.0, 3.0),
                      games_per_step=8, steps=1, eval_every=1, eval_games=2, eval_exploitability=False)
-    assert config.game == "tictactoe"  # `game` is the first of `games`
+    assert config.game_refs == ("tictactoe", "kuhn_poker")
+    assert config.to_dict()["game"] == "tictactoe"  # `game` is the first of `games`
     trainer = Trainer(config)
     assert trainer.game.spec.id == "tictactoe" and set(trainer.games) == {"tictactoe", "kuhn_poker"}
     trainer.run()
     trainer.close()
     store = RunStore(tmp_path)
-    played = [m["game"].split("@")[0] for m in store.matches() if m["index"] < 8]
-    store.db.close()
+    played = [m.game.split("@")[0] for m in store.matches() if m.index < 8]
+    store.close()
     steps, evals = read_train_log(tmp_path)
     assert steps[0]["games_by_game"] == {g: played.count(g) for g in ("tictactoe", "kuhn_poker")}
     assert set(played) == {"tictactoe", "kuhn_poker"} and played.count("kuhn_poker") > played.count("tictactoe")
@@ -171,20 +187,22 @@ def test_several_games_in_one_run(tiny_model_dir, tmp_path):
 def test_one_game_weight_zero_plays_only_the_other(tiny_model_dir, tmp_path):
     trainer = Trainer(_config(tiny_model_dir, tmp_path, games=("tictactoe", "kuhn_poker"), game_weights=(0.0, 1.0),
                               store_turns=False))
-    assert {r.game.split("@")[0] for r in trainer.play_step_games()} == {"kuhn_poker"}
+    played = trainer.rollouts.play(trainer.config.games_per_step, trainer.rng, trainer.next_match, None)
+    assert {r.game.split("@")[0] for r in played} == {"kuhn_poker"}
     trainer.close()
 
 
 def test_multigame_yaml_loads(tmp_path):
     from pathlib import Path
 
-    from sparring.config import load_config
+    from sparring.cli.config import load_config
 
     path = Path(__file__).parents[2] / "configs" / "multigame.yaml"
     config = load_config(TrainConfig, path, {"out": str(tmp_path)})
-    assert config.games == ("tictactoe", "kuhn_poker", "bargaining") and config.game == "tictactoe"
+    assert config.games == ("tictactoe", "kuhn_poker", "bargaining") and config.to_dict()["game"] == "tictactoe"
     assert config.game_weights == (1.0, 1.0, 1.0) and config.pool_sampling == "pfsp"
     assert config.eval_exploitability  # Kuhn poker is the one game that fits
+    assert measurable_game(config.game_refs, config.eval_exploitability) == "kuhn_poker"
 
 
 def test_pfsp_pool_keeps_its_record_through_a_checkpoint(tiny_model_dir, tmp_path):
@@ -205,18 +223,18 @@ def test_exploitability_is_measured_at_each_evaluation(tiny_model_dir, tmp_path)
     from sparring.store import RunStore
 
     config = _config(tiny_model_dir, tmp_path, mode="scored", steps=1, eval_every=1, eval_games=2)
-    assert config.eval_exploitability  # on by default in Kuhn poker
     trainer = Trainer(config)
+    assert trainer.exploitability_game == "kuhn_poker"  # on by default in Kuhn poker
     trainer.run()
     expected = exploitability_report(trainer.game, agent_policy(trainer.game, trainer.policy, mode="exact"))
     trainer.close()
     store = RunStore(tmp_path)
-    entries = store.get_meta("exploitability")
-    store.db.close()
-    assert len(entries) == 1 and entries[0]["step"] == 1 and entries[0]["mode"] == "exact"
-    assert entries[0]["exploitability"] == pytest.approx(expected.exploitability, abs=1e-6)
+    entries = store.exploitability()
+    store.close()
+    assert len(entries) == 1 and entries[0].step == 1 and entries[0].mode == "exact"
+    assert entries[0].exploitability == pytest.approx(expected.exploitability, abs=1e-6)
     # between 0 (Nash) and the most a Kuhn policy can lose to a best response
-    assert 0 < entries[0]["exploitability"] < 2
+    assert 0 < entries[0].exploitability < 2
     _, md = write_report(tmp_path)
     assert "Exploitability over checkpoints" in md.read_text()
 
@@ -241,22 +259,26 @@ def test_tensorboard_scalars(tiny_model_dir, tmp_path):
 
 
 def test_multigame_config_refusals_and_resume(tiny_model_dir, tmp_path):
-    from sparring.learn.rl import _check_compatible
+    from sparring.learn.config import check_resumable
 
     with pytest.raises(SparringError, match="game=tictactoe and games=.*disagree"):
         _config(tiny_model_dir, tmp_path, game="tictactoe", games=("kuhn_poker", "tictactoe"))
     with pytest.raises(SparringError, match="2 games but 1 game_weights"):
         _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "tictactoe"), game_weights=(1.0,))
+    # the trainer refuses what it cannot measure before it plays (or creates) anything
     with pytest.raises(SparringError, match="no game of this run fits: tictactoe has perfect information"):
-        _config(tiny_model_dir, tmp_path, game="tictactoe", eval_exploitability=True)
+        Trainer(_config(tiny_model_dir, tmp_path / "ttt", game="tictactoe", eval_exploitability=True))
     with pytest.raises(SparringError, match="one game per run, and kuhn_poker, leduc_poker all fit"):
-        _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "leduc_poker"), eval_exploitability=True)
-    assert not _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "leduc_poker")).eval_exploitability
+        Trainer(_config(tiny_model_dir, tmp_path / "two_fit", games=("kuhn_poker", "leduc_poker"),
+                        eval_exploitability=True))
+    assert not (tmp_path / "ttt").exists() and not (tmp_path / "two_fit").exists()
+    both = _config(tiny_model_dir, tmp_path, games=("kuhn_poker", "leduc_poker"))
+    assert measurable_game(both.game_refs, both.eval_exploitability) is None
     # a run saved before `games` existed resumes with the same one game, not another
     old = _config(tiny_model_dir, tmp_path).to_dict()
     for key in ("games", "game_weights", "pool_sampling"):
         del old[key]
-    _check_compatible(old, _config(tiny_model_dir, tmp_path).to_dict(), tmp_path)
+    check_resumable(old, _config(tiny_model_dir, tmp_path).to_dict(), tmp_path)
     run = train(_config(tiny_model_dir, tmp_path / "two", games=("kuhn_poker", "tictactoe"), steps=1, store_turns=False))
     refused = r"cannot resume .*games \(\['kuhn_poker', 'tictactoe'\] there, \['kuhn_poker'\] now\)"
     with pytest.raises(SparringError, match=refused):
@@ -279,9 +301,10 @@ def test_kill_9_then_resume_through_the_cli(tiny_model_dir, tmp_path):
     run_dir = tmp_path / "run"
     (tmp_path / "c.yaml").write_text(yaml.safe_dump({
         "model": str(tiny_model_dir), "steps": 6, "checkpoint_every": 1, "games_per_step": 4, "max_tokens": 4,
-        "micro_batch": 4, "eval_every": 0, "dtype": "float32", "threads": 1, "out": str(run_dir),
+        "micro_batch": 4, "eval_every": 0, "dtype": "float32", "out": str(run_dir),
     }))
-    command = [sys.executable, "-c", "from sparring.cli import main; main()", "train", "--config", "c.yaml"]
+    command = [sys.executable, "-c", "from sparring.cli import main; main()", "--threads", "1", "train",
+               "--config", "c.yaml"]
     first = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
     while not (run_dir / "checkpoints" / "latest").exists():
@@ -292,7 +315,7 @@ def test_kill_9_then_resume_through_the_cli(tiny_model_dir, tmp_path):
     resumed = subprocess.run(command + ["--resume", str(run_dir)], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     store = RunStore(run_dir)
-    steps = [row[0] for row in store.db.execute("SELECT step FROM train_steps ORDER BY step")]
+    steps = [s["step"] for s in store.train_steps()]
     assert steps == [1, 2, 3, 4, 5, 6]
     assert (run_dir / "checkpoints" / "latest").read_text().strip() == "step-000006"
     assert len(store.matches()) == 6 * 4  # no match lost or played twice

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from sparring.agents.base import Agent
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule, play_matches
+from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan, seat_order
 from sparring.arena.results import outcome
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport
@@ -72,6 +72,7 @@ def run_gtbench(
     `only`: game references to keep (default all of `GTBENCH_GAMES`); `opponents`:
     opponent references replacing each game's defaults.
     """
+    # long: one loop over the suite whose item rows and tallies read best in one place
     if games < 1:
         raise SparringError(f"games must be >= 1, got {games}")
     suite = list(GTBENCH_GAMES)
@@ -98,13 +99,13 @@ def run_gtbench(
                 player = shared
             for opponent_ref in opponents or suite_game.opponents:
                 opponent = factory.make(opponent_ref)
-                results = play_matches(game, [player, opponent], range(games), seed, rule, concurrency)
+                results = play_matches(rotating_plan(game, [player, opponent], range(games), seed), rule, concurrency)
                 pairs = []
                 for r in results:
-                    seat = r.index % 2  # seat_order: agents[0] sits in seat index % 2
+                    seat = seat_order(2, r.index).index(0)  # the player's seat in the plan (names may be equal)
                     s1, s2 = r.returns[seat], r.returns[1 - seat]
                     pairs.append((s1, s2))
-                    invalid += r.invalid_counts()[seat]
+                    invalid += r.record.invalid[seat]
                     forfeits += r.forfeit_by == seat
                     items.append({
                         "game": suite_game.ref, "opponent": opponent_ref, "match": r.index,

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from sparring.agents.base import Agent, Choice, Decision
-from sparring.arena.match import InvalidMoveRule, MatchResult, play_matches
+from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed, play_matches
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport, resolve_agent
 from sparring.eval.benchmarks.stats import mean_estimate, wilson_estimate
@@ -46,6 +46,7 @@ from sparring.eval.benchmarks.topology import (
 )
 from sparring.games.core import GameSpec
 from sparring.games.registry import make_game
+from sparring.records import MatchResult
 
 ROUNDS = 10
 ACTIONS = ("red", "blue")  # neutral action names for the repeated game: A, B
@@ -221,7 +222,7 @@ def answer_of(result: MatchResult) -> frozenset[int] | None:
     """The set an agent answered in a match: its last written answer read by
     `parse_cells`, else the action it played, else None (no readable answer)."""
     for turn in reversed(result.turns):
-        parsed = parse_cells(turn.completion)
+        parsed = parse_cells(turn.choice.completion)
         if parsed is not None:
             return parsed
     for turn in result.turns:
@@ -262,10 +263,11 @@ def run_nash_task(
     questions = nash_questions(select_games(games, seed), seed)
     games = [NashQuestionGame(q) for q in questions]
     with resolve_agent(agent, games[0]) as player:
-        results = play_matches(games.__getitem__, [player], range(len(questions)), seed, rule, concurrency)
+        plan = [PlannedMatch(i, game, (player,), match_seed(seed, i)) for i, game in enumerate(games)]
+        results = play_matches(plan, rule, concurrency)
     return score_nash(
         questions, [answer_of(r) for r in results], player.name,
-        invalid=sum(r.invalid_counts()[0] for r in results),
+        invalid=sum(r.record.invalid[0] for r in results),
         forfeits=sum(r.forfeit_by is not None for r in results),
     )
 
@@ -427,13 +429,13 @@ def run_repeated_task(
                 matrices.append(matrix)
     opponents = {name: StrategyAgent(STRATEGIES[name]) for name in strategies}
 
-    def seating(index: int) -> list[Agent]:
-        m = matches[index]
-        opponent = opponents[m.strategy.name]
-        return [player, opponent] if m.agent_seat == 0 else [opponent, player]
-
     with resolve_agent(agent, matrices[0]) as player:
-        results = play_matches(matrices.__getitem__, seating, range(len(matches)), seed, rule, concurrency)
+        plan = []
+        for i, (m, matrix) in enumerate(zip(matches, matrices)):
+            opponent = opponents[m.strategy.name]
+            seats = (player, opponent) if m.agent_seat == 0 else (opponent, player)
+            plan.append(PlannedMatch(i, matrix, seats, match_seed(seed, i)))
+        results = play_matches(plan, rule, concurrency)
     points = []
     for m, r in zip(matches, results):
         if r.seats[m.agent_seat] != player.name:
@@ -441,7 +443,7 @@ def run_repeated_task(
         points.append(r.returns[m.agent_seat])
     return score_repeated(
         matches, points, player.name, rounds,
-        invalid=sum(r.invalid_counts()[m.agent_seat] for m, r in zip(matches, results)),
+        invalid=sum(r.record.invalid[m.agent_seat] for m, r in zip(matches, results)),
         forfeits=sum(r.forfeit_by == m.agent_seat for m, r in zip(matches, results)),
     )
 

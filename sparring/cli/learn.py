@@ -1,0 +1,161 @@
+"""Commands that learn: the main job (demo), train, curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from sparring.cli.app import app, console, default_run_dir
+from sparring.errors import SparringError
+
+
+# ---- the main job ----------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    out: Optional[Path] = typer.Option(None, help="Run directory [default: runs/demo-<time>]."),
+    steps: int = typer.Option(8, help="Training steps (32 self-play games each)."),
+    eval_games: int = typer.Option(200, help="Evaluation games against random, before and after."),
+) -> None:
+    """The main job: a short self-play training run of the embedded model in Kuhn
+    poker (SPIRAL-style RL, LoRA, CPU), evaluated against a random player on the
+    same games before and after, with learning curves."""
+    from sparring.arena.results import mean_ci95
+    from sparring.eval.curves import plot_curves
+    from sparring.learn.config import TrainConfig
+    from sparring.learn.evaluation import paired_change, play_eval, policy_outcomes
+    from sparring.learn.trainer import POLICY_NAME, Trainer
+
+    run_dir = out or Path(default_run_dir("demo"))
+    config = TrainConfig(
+        game="kuhn_poker", mode="free", steps=steps, games_per_step=32, lr=1e-3,
+        eval_every=0, checkpoint_every=steps, out=str(run_dir),
+    )
+    trainer = Trainer(config, console)
+    try:
+        opponent = trainer.factory.make("random")
+
+        def evaluate(when: str) -> dict[str, list[float]]:
+            with console.status(f"evaluating {when} training: {eval_games} games against random ..."):
+                results = play_eval(trainer.game, trainer.policy, opponent, eval_games, config.seed, trainer.rule)
+            return policy_outcomes(results, POLICY_NAME)
+
+        before = evaluate("before")
+        trainer.run()
+        after = evaluate("after")
+    finally:
+        trainer.close()
+    table = Table(title=f"Kuhn poker against random, the same {eval_games} games before and after {steps} steps")
+    for column in ("", "before (95% CI)", "after (95% CI)", "change (paired 95% CI)"):
+        table.add_column(column, justify="left" if not column else "right")
+    for key, label in (("return", "mean return"), ("win", "win rate")):
+        c = paired_change(before[key], after[key])
+        table.add_row(label, f"{c['before']:+.3f} ± {c['before_ci']:.3f}", f"{c['after']:+.3f} ± {c['after_ci']:.3f}",
+                      f"{c['diff']:+.3f} ± {c['diff_ci']:.3f}")
+    # answers are not paired (their number changes with retries), so no paired interval
+    (b, b_ci), (a, a_ci) = mean_ci95(before["invalid"]), mean_ci95(after["invalid"])
+    table.add_row("invalid answer rate", f"{b:.3f} ± {b_ci:.3f}", f"{a:.3f} ± {a_ci:.3f}", f"{a - b:+.3f}")
+    console.print(table)
+    png, _ = plot_curves(run_dir)
+    console.print(f"curves in [bold]{png}[/]; the run is in {run_dir} (sparring report {run_dir})")
+
+
+# ---- training -----------------------------------------------------------------------
+
+
+@app.command()
+def train(
+    game: Optional[str] = typer.Option(None, "--game", "-g", help="Game reference [default: kuhn_poker]."),
+    games: Optional[list[str]] = typer.Option(None, "--games", help="Several games in one run (repeat the flag); weights from --config game_weights."),
+    model: Optional[str] = typer.Option(None, help="Local model directory [default: the embedded SmolLM2-135M]."),
+    mode: Optional[str] = typer.Option(None, help="free (parsed text answers) or scored (likelihood of each legal answer)."),
+    steps: Optional[int] = typer.Option(None, help="Training steps in total."),
+    games_per_step: Optional[int] = typer.Option(None, help="Games played per step."),
+    opponents: Optional[list[str]] = typer.Option(None, "--opponents", help="Opponent sources: self, pool, latest or any agent reference."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate."),
+    eval_every: Optional[int] = typer.Option(None, help="Evaluate every this many steps."),
+    eval_games: Optional[int] = typer.Option(None, help="Games per evaluation opponent."),
+    seed: Optional[int] = typer.Option(None, help="Seed."),
+    out: Optional[str] = typer.Option(None, help="Run directory of a new run."),
+    resume: Optional[str] = typer.Option(None, help="Run directory to continue from its last checkpoint."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with TrainConfig fields; flags override it."),
+) -> None:
+    """Self-play reinforcement learning (SPIRAL): one shared policy plays every seat,
+    role-conditioned advantages, policy gradient on the sampled tokens."""
+    from sparring.cli.config import load_config
+    from sparring.learn.config import TrainConfig
+    from sparring.learn.trainer import train as run_training
+
+    overrides = {
+        "game": game, "games": tuple(games) if games else None, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
+        "opponents": tuple(opponents) if opponents else None, "lr": lr, "eval_every": eval_every,
+        "eval_games": eval_games, "seed": seed, "out": out, "resume": resume,
+    }
+    if config is None and out is None and resume is None:
+        overrides["out"] = default_run_dir("train")
+    run_dir = run_training(load_config(TrainConfig, config, overrides), console=console)
+    console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
+
+
+@app.command()
+def curves(run_dir: Path = typer.Argument(..., help="A training run directory.")) -> None:
+    """Learning curves of a training run: a PNG and a table of the evaluations."""
+    from sparring.eval.curves import plot_curves
+
+    png, rows = plot_curves(run_dir)
+    table = Table(title="Evaluations")
+    for column in ("step", "opponent", "win+draw (95% CI)", "mean return (95% CI)", "invalid rate"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        table.add_row(*(escape(str(v)) for v in row))
+    console.print(table)
+    console.print(f"curves written to [bold]{png}[/]")
+
+
+@app.command()
+def population(
+    game: Optional[str] = typer.Option(None, "--game", "-g", help="A small 2-player zero-sum imperfect-information game [default: kuhn_poker]."),
+    method: Optional[str] = typer.Option(None, help="psro [default: psro]."),
+    iterations: Optional[int] = typer.Option(None, help="Members added to the base model [default: 8]."),
+    solver: Optional[str] = typer.Option(None, help="Meta-solver: nash, alpha_rank, uniform or prd [default: nash]."),
+    oracle: Optional[str] = typer.Option(None, help="rl (a LoRA adapter trained against the mixture) or exact (tabular best response) [default: rl]."),
+    steps: Optional[int] = typer.Option(None, help="rl oracle: training steps per member [default: 20]."),
+    seed: Optional[int] = typer.Option(None, help="Seed [default: 0]."),
+    out: Optional[str] = typer.Option(None, help="Run directory of a new run [default: runs/population-<time>]."),
+    resume: Optional[str] = typer.Option(None, help="Run directory to continue, with its stored settings."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with PopulationConfig fields; flags override it."),
+) -> None:
+    """Population self-play (PSRO): members are LoRA adapters of the model, each
+    trained against the meta-Nash mixture of the others; the exact meta-game, the
+    mixture's exact exploitability per iteration, and one distilled adapter."""
+    from sparring.cli.config import load_config
+    from sparring.learn.population.run import PopulationConfig, run_population
+
+    overrides = {"game": game, "method": method, "iterations": iterations, "solver": solver, "oracle": oracle,
+                 "steps": steps, "seed": seed, "out": out, "resume": resume}
+    if resume is not None:
+        overrides = {**_stored_population_config(resume), "resume": resume}
+    elif config is None and out is None:
+        overrides["out"] = default_run_dir("population")
+    run_dir = run_population(load_config(PopulationConfig, None if resume else config, overrides), console=console)
+    console.print(f"population in [bold]{run_dir}[/]: play its mixture with --players {run_dir}/nash; "
+                  f"sparring report {run_dir}")
+
+
+def _stored_population_config(run_dir: str) -> dict:
+    """The settings a population run was started with: resuming takes them."""
+    from sparring.store import RunStore
+
+    store = RunStore(run_dir)
+    try:
+        stored = store.get_meta("population_config")
+    finally:
+        store.close()
+    if stored is None:
+        raise SparringError(f"nothing to resume in {run_dir}: it holds no population run")
+    return stored

@@ -1,0 +1,81 @@
+"""Checkpoints of a training run: RUN_DIR/checkpoints/step-N holds the policy
+(a LoRA adapter, or the whole model and its tokenizer) and state.pt (optimizer,
+baselines, opponent pool, generator state, counters); RUN_DIR/checkpoints/latest
+names the newest.
+
+A checkpoint is written atomically: into a temporary directory renamed into place,
+then the `latest` pointer replaced, so a run killed at any moment resumes from the
+last complete checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sparring.agents.registry import AGENT_OPTIONS_FILE
+
+CHECKPOINTS = "checkpoints"
+POLICY_DIR = "policy"
+STATE_FILE = "state.pt"
+
+
+def checkpoint_name(step: int) -> str:
+    return f"step-{step:06d}"
+
+
+def latest_checkpoint(run_dir: Path) -> Path | None:
+    pointer = run_dir / CHECKPOINTS / "latest"
+    if not pointer.exists():
+        return None
+    path = run_dir / CHECKPOINTS / pointer.read_text().strip()
+    return path if (path / STATE_FILE).exists() else None
+
+
+def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str, Any], keep: set[str],
+                    agent_options: dict[str, Any]) -> Path:
+    """Write checkpoints/step-N atomically and point `latest` at it; then drop every
+    other checkpoint whose name is not in `keep`. `tokenizer` is saved beside the
+    model when given (a full model; an adapter names its base model instead);
+    `agent_options` (the LLM agent's mode, temperature, ...) beside it, so the
+    checkpoint plays as it was trained."""
+    root = run_dir / CHECKPOINTS
+    name = checkpoint_name(step)
+    tmp = root / f".tmp-{name}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp / POLICY_DIR)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(tmp / POLICY_DIR)
+    (tmp / POLICY_DIR / AGENT_OPTIONS_FILE).write_text(json.dumps(agent_options))
+    torch.save(state, tmp / STATE_FILE)
+    final = root / name
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    pointer = root / ".latest.tmp"
+    pointer.write_text(name)
+    os.replace(pointer, root / "latest")
+    for old in root.glob("step-*"):
+        if old.name not in keep | {name}:
+            shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def load_checkpoint(checkpoint: Path, model, lora: bool, dtype: str, device: str) -> dict[str, Any]:
+    """Load the checkpoint's weights into `model` (in place) and return its state."""
+    if lora:
+        from peft.utils import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        set_peft_model_state_dict(model, load_file(checkpoint / POLICY_DIR / "adapter_model.safetensors"))
+    else:
+        from transformers import AutoModelForCausalLM
+
+        saved = AutoModelForCausalLM.from_pretrained(checkpoint / POLICY_DIR, dtype=getattr(torch, dtype))
+        model.load_state_dict(saved.state_dict())
+    return torch.load(checkpoint / STATE_FILE, weights_only=False, map_location=device)

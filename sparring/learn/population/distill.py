@@ -1,0 +1,129 @@
+"""Distillation: one LoRA adapter trained to play a target tabular policy (a
+population's mixture), so a user ends with one model rather than a population.
+
+In a small game every information state is visited: the adapter is shown each
+state's view exactly as in play (the scored LLM agent's prompt and its answers'
+tokens, from the backend's own `score`), and minimises the mean over information
+states of KL(target(.|s) || pi(.|s)), pi the softmax over the legal answers'
+log-likelihoods at the agent's temperature (policy distillation, Rusu et al. 2016,
+with the exact target instead of sampled play).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from sparring.agents.llm import LLMAgent, answer_text
+from sparring.backends.base import ScoreRequest
+from sparring.eval.exploitability import information_states, state_decision
+from sparring.games.core import legal_action_names
+from sparring.learn.loss import option_log_policies
+from sparring.learn.rollout import Sample
+
+
+@dataclass(frozen=True)
+class DistillStep:
+    step: int
+    kl: float  # mean over information states of KL(target || pi), before the step
+    max_kl: float  # the largest per state
+
+
+def distill_samples(game, agent: LLMAgent) -> list[tuple[str, Sample]]:
+    """(information state, sample) for every information state of `game`: the
+    prompt and every legal answer's tokens as the agent's backend scores them."""
+    infos = information_states(game)
+    requests = []
+    for info in infos:
+        decision = state_decision(info, 0, 0)
+        names = legal_action_names(info.state)
+        options = tuple(answer_text(info.state.spec.answer_format, name) for name in names)
+        requests.append(ScoreRequest(messages=agent.messages(decision), options=options))
+    out = []
+    for info, scored in zip(infos, agent.backend.score(requests)):
+        sample = Sample(prompt_ids=tuple(scored[0].prompt_token_ids), completion_ids=(), behaviour_logprobs=(),
+                        temperature=agent.config.temperature, role=(game.spec.id, info.player), reward=0.0,
+                        options=tuple(tuple(o.token_ids) for o in scored))
+        out.append((info.key, sample))
+    return out
+
+
+def distill(model, agent: LLMAgent, game, target: dict[str, dict[int, float]], steps: int, lr: float,
+            tolerance: float = 1e-3, on_step=None) -> list[DistillStep]:
+    """Train `model`'s trainable weights (the agent's backend runs `model`) toward
+    `target` at every information state; stop after `steps` full passes or once the
+    largest per-state KL is below `tolerance`. Returns the KL before each step."""
+    states = distill_samples(game, agent)
+    legal = {info.key: info.legal for info in information_states(game)}
+    targets = [torch.tensor([target[key].get(a, 0.0) for a in legal[key]], dtype=torch.float32)
+               for key, _ in states]
+    samples = [sample for _, sample in states]
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
+    device = agent.backend.config.device
+    log = []
+    for step in range(steps):
+        optimizer.zero_grad(set_to_none=True)
+        kls = []
+        for start in range(0, len(samples), 16):  # 16 states (and all their answers) per pass
+            chunk = samples[start:start + 16]
+            log_pis = option_log_policies(model, chunk, agent.backend.pad_id, device)
+            chunk_kl = [_kl(t.to(device), lp) for t, lp in zip(targets[start:start + 16], log_pis)]
+            (torch.stack(chunk_kl).sum() / len(samples)).backward()
+            kls += [float(k) for k in chunk_kl]
+        log.append(DistillStep(step, sum(kls) / len(kls), max(kls)))
+        if on_step is not None:
+            on_step(log[-1])
+        if log[-1].max_kl < tolerance:
+            break
+        optimizer.step()
+    optimizer.zero_grad(set_to_none=True)
+    return log
+
+
+def _kl(target: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
+    """KL(target || pi) over one state's answers; 0 * log 0 counts as 0."""
+    mask = target > 0
+    return (target[mask] * (torch.log(target[mask]) - log_pi[mask])).sum() if mask.any() else log_pi.sum() * 0
+
+
+
+def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, say=None):
+    """A fresh LoRA adapter of the base model distilled into `target`, saved as
+    FOLDER/policy (with the options it plays by), and its exact exploitability
+    report. `config` gives model, temperature, lr, distill_steps and seed."""
+    import dataclasses
+    import json
+    import shutil
+    from pathlib import Path
+
+    from sparring.agents.llm import LLMConfig
+    from sparring.agents.registry import AGENT_OPTIONS_FILE
+    from sparring.backends.embedded import embedded_model_dir
+    from sparring.eval.exploitability import agent_policy, exploitability_report
+    from sparring.learn.policy import add_lora, load_backend
+
+    torch.manual_seed(config.seed)
+    backend = load_backend(config.model or str(embedded_model_dir()), "bfloat16", "cpu", "distilled")
+    try:
+        model = backend.model = add_lora(backend.model, r=8, alpha=16, targets=("q_proj", "k_proj", "v_proj", "o_proj"))
+        options = LLMConfig(mode="scored", temperature=config.temperature)
+        agent = LLMAgent(backend, options, name="distilled")
+
+        def report_step(step: DistillStep) -> None:
+            if say is not None and step.step % 25 == 0:
+                say(f"  distill pass {step.step}: mean KL {step.kl:.4f}, largest {step.max_kl:.4f}")
+
+        distill(model, agent, game, target, config.distill_steps, config.lr, on_step=report_step)
+        backend.weights_version = "distilled"  # the backend drops what it cached under the base weights
+        folder = Path(folder)
+        tmp = folder.with_name(folder.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp / "policy")
+        (tmp / "policy" / AGENT_OPTIONS_FILE).write_text(json.dumps(dataclasses.asdict(options)))
+        shutil.rmtree(folder, ignore_errors=True)
+        tmp.replace(folder)
+        return exploitability_report(game, agent_policy(game, agent, mode="exact"))
+    finally:
+        backend.close()

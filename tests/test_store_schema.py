@@ -1,0 +1,76 @@
+"""The store's schema version: a version-1 run directory (as sparring wrote them
+before the store owned every table) is migrated when opened, keeping every match,
+turn and exploitability check; a store from a newer sparring is refused."""
+
+import json
+import sqlite3
+
+import pytest
+
+from sparring.errors import SparringError
+from sparring.store import DB_NAME, SCHEMA_VERSION, RunStore
+
+# Version 1's tables, as its store.py and trainer created them.
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE matches (idx INTEGER PRIMARY KEY, game TEXT NOT NULL, seed INTEGER NOT NULL,
+    seats TEXT NOT NULL, returns TEXT NOT NULL, forfeit_by INTEGER, invalid TEXT NOT NULL,
+    n_turns INTEGER NOT NULL, wall_s REAL NOT NULL, finished_at REAL NOT NULL);
+CREATE TABLE turns (match_idx INTEGER NOT NULL REFERENCES matches(idx), seq INTEGER NOT NULL,
+    decision INTEGER NOT NULL, attempt INTEGER NOT NULL, player INTEGER NOT NULL, agent TEXT NOT NULL,
+    view TEXT NOT NULL, prompt TEXT, completion TEXT, prompt_token_ids TEXT, token_ids TEXT, logprobs TEXT,
+    action_logprobs TEXT, action INTEGER, action_name TEXT, valid INTEGER NOT NULL, forced INTEGER NOT NULL,
+    reason TEXT, message TEXT, latency_s REAL NOT NULL, PRIMARY KEY (match_idx, seq));
+CREATE TABLE train_steps (step INTEGER PRIMARY KEY, metrics TEXT NOT NULL, logged_at REAL NOT NULL);
+"""
+
+
+def v1_run(path):
+    db = sqlite3.connect(path / DB_NAME)
+    db.executescript(V1_SCHEMA)
+    entry = {"step": 10, "checkpoint": "checkpoints/step-000010", "exploitability": 0.345, "nash_conv": 0.69,
+             "interval": [0.30, 0.45], "mode": "sampled", "agent": "policy", "game": "kuhn_poker"}
+    db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", "1"), ("config", json.dumps({"game": "kuhn_poker"})),
+                                                      ("exploitability", json.dumps([entry]))])
+    db.execute("INSERT INTO matches VALUES (0, 'kuhn_poker@1', 7, '[\"a\", \"b\"]', '[1.0, -1.0]', NULL, '[1, 0]', 3, 0.1, 0)")
+    db.execute("INSERT INTO turns VALUES (0, 0, 0, 0, 0, 'a', 'view', 'p', 'Answer: fold', '[1, 2]', '[3]', '[-0.5]', "
+               "NULL, NULL, NULL, 0, 0, 'it names no legal move', NULL, 0.2)")
+    db.execute("INSERT INTO turns VALUES (0, 1, 0, 1, 0, 'a', 'view', 'p', 'Answer: bet', '[1, 2]', '[4]', '[-0.1]', "
+               "'{\"0\": -2.3, \"1\": -0.1}', 1, 'bet', 1, 0, NULL, NULL, 0.2)")
+    db.execute("INSERT INTO train_steps VALUES (1, '{\"step\": 1, \"loss\": 0.5}', 0)")
+    db.commit()
+    db.close()
+
+
+def test_a_version_1_store_is_migrated_with_everything_kept(tmp_path):
+    v1_run(tmp_path)
+    store = RunStore(tmp_path)
+    assert store.get_meta("schema") == SCHEMA_VERSION == 2
+    [match] = store.matches()
+    assert (match.index, match.seats, match.returns, match.invalid) == (0, ("a", "b"), (1.0, -1.0), (1, 0))
+    rejected, played = store.turns(0)
+    assert (rejected.seat, rejected.valid, rejected.reason, rejected.choice.completion) == (0, False, "it names no legal move", "Answer: fold")
+    assert (played.action, played.action_name, played.choice.action_logprobs) == (1, "bet", {0: -2.3, 1: -0.1})
+    assert played.choice.sampling is None and played.choice.policy_version is None
+    assert store.train_steps() == [{"step": 1, "loss": 0.5}]
+    [entry] = store.exploitability()
+    assert (entry.step, entry.exploitability, entry.interval, entry.checkpoint) == (10, 0.345, (0.30, 0.45), "checkpoints/step-000010")
+    assert store.get_meta("exploitability") is None  # moved into its table, not copied
+    store.close()
+    assert RunStore(tmp_path).get_meta("schema") == 2  # opening again migrates nothing
+
+
+def test_a_newer_store_is_refused_with_its_version(tmp_path):
+    RunStore(tmp_path, create=True).set_meta("schema", SCHEMA_VERSION + 1)
+    with pytest.raises(SparringError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this sparring's"):
+        RunStore(tmp_path)
+
+
+def test_reading_creates_no_table(tmp_path):
+    RunStore(tmp_path, create=True).close()
+    tables = lambda: {r[0] for r in sqlite3.connect(tmp_path / DB_NAME).execute("SELECT name FROM sqlite_master")}
+    before = tables()
+    store = RunStore(tmp_path)
+    store.matches(), store.train_steps(), store.train_evals(), store.exploitability()
+    store.close()
+    assert tables() == before
