@@ -35,7 +35,7 @@ from sparring.eval.benchmarks.report import BenchmarkReport
 from sparring.eval.curves import plot_curves
 from sparring.eval.document import Document, cell, count, num, pm, pyplot
 from sparring.games.core import GameSpec
-from sparring.records import ExploitabilityEntry, MatchRecord, PayoffMatrix
+from sparring.records import ExploitabilityEntry, MatchRecord, PayoffMatrix, PopulationIteration, PopulationMember
 from sparring.store import RunStore
 
 REPORT_DIR = "report"
@@ -60,7 +60,8 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
         exploitability = store.exploitability()
         benchmarks = store.get_meta("benchmark")
         benchmarks = [benchmarks] if isinstance(benchmarks, dict) else list(benchmarks or [])
-        if not (matches or steps or exploitability or benchmarks):
+        population = store.population_iterations()
+        if not (matches or steps or exploitability or benchmarks or population):
             raise SparringError(_nothing_finished(run_dir, store, tournament))
 
         folder = run_dir / REPORT_DIR
@@ -76,6 +77,8 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
         elif store.get_meta("kind") == "train":
             doc.note(f"this training run has no logged step yet: no learning curves. Continue it with "
                      f"`sparring train --resume {run_dir}`, or wait for its first step")
+        if population:
+            _population_section(doc, store.members(), population)
         if exploitability:
             _exploitability_section(doc, exploitability)
         for benchmark in benchmarks:
@@ -262,6 +265,23 @@ def _training_section(doc: Document, run_dir: Path, store: RunStore, steps: list
         rows.append([str(s["step"]), num(s.get("loss"), "+.4f"), returns, num(s.get("invalid_rate"), ".3f"),
                      num(s.get("kl"), ".4f"), num(s.get("entropy"), ".3f")])
     doc.table(["step", "loss", "training return", "invalid rate", "kl", "entropy"], rows)
+
+
+def _population_section(doc: Document, members: list[PopulationMember], solves: list[PopulationIteration]) -> None:
+    doc.heading("Population")
+    doc.text("Each solve of the exact meta-game between the members: the meta-strategy (one weight per member, "
+             "in the order added) and the exact exploitability of the mixture's behaviour policy.")
+    doc.table(["iteration", "members", "meta-strategy", "exploitability", "minutes"],
+              [[str(s.iteration), str(len(s.meta_strategy)), " ".join(f"{p:.2f}" for p in s.meta_strategy),
+                f"{s.exploitability:.4f}", f"{s.seconds / 60:.1f}"] for s in solves])
+    doc.table(["member", "name", "checkpoint"], [[str(m.member), m.name, m.checkpoint or ""] for m in members])
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.plot([s.iteration for s in solves], [s.exploitability for s in solves], marker="o")
+    ax.set_xlabel("members added")
+    ax.set_ylabel("exploitability of the mixture")
+    ax.set_ylim(bottom=0)
+    doc.figure(fig, "population.png", "exploitability of the meta-strategy mixture per iteration")
 
 
 def _exploitability_section(doc: Document, entries: list[ExploitabilityEntry]) -> None:

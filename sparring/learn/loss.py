@@ -28,7 +28,7 @@ class LossStats:
     divides by the batch): what CleanRL and TRL log to show an update going wrong."""
 
     kl: float  # KL to the reference (k3 estimator), when there is one
-    magnet_kl: float  # KL to the magnet (k3 estimator of its value), when there is one
+    magnet_kl: float  # KL to the magnet (exact in scored mode, else k3), when there is one
     approx_kl: float  # KL(behaviour || new) estimated as mean((r - 1) - log r) (Schulman 2020)
     clip_frac: float  # share of tokens whose clipped term is the one taken (the clip binds)
 
@@ -52,24 +52,56 @@ def completion_logprobs(model, samples: list[Sample], pad_id: int, device: str =
 
 def option_log_policies(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> list[torch.Tensor]:
     """Each scored sample's log pi over its options under `model`: pi = softmax of
-    (sum of each option's token log-probs after the prompt) / temperature. Every
-    option of every sample is one row of one forward pass."""
-    rows = [Sample(prompt_ids=s.prompt_ids, completion_ids=option, behaviour_logprobs=(), temperature=1.0,
-                   role=s.role, reward=0.0) for s in samples for option in s.options]
-    token_logp, _ = completion_logprobs(model, rows, pad_id, device)
-    scores = token_logp.sum(-1)  # [R]: each option's log-likelihood (padding is 0)
-    out, start = [], 0
+    (sum of each option's token log-probs after the prompt) / temperature.
+
+    Each prompt runs once; its keys and values (still in the autograd graph) are
+    gathered for every one of its options, which then run on top of them: an option
+    costs its own tokens, not its prompt's again."""
+    ids, mask = left_pad([list(s.prompt_ids) for s in samples], pad_id, device)  # [B, P]
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True, logits_to_keep=1)
+    first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each option's first token
+    owner = torch.tensor([i for i, s in enumerate(samples) for _ in s.options], device=device)  # [R]
+    options = [list(o) for s in samples for o in s.options]
+    width = max(len(o) for o in options)
+    option_ids = torch.full((len(options), width), pad_id, dtype=torch.long, device=device)  # [R, W], right-padded
+    option_mask = torch.zeros_like(option_ids)
+    for r, option in enumerate(options):
+        option_ids[r, :len(option)] = torch.tensor(option)
+        option_mask[r, :len(option)] = 1
+    scores = first[owner].gather(-1, option_ids[:, :1]).squeeze(-1) * option_mask[:, 0]  # [R]
+    if width > 1:  # tokens 2..W, predicted from the option's own earlier tokens on top of its prompt
+        cache = out.past_key_values
+        cache.batch_select_indices(owner)
+        rest_mask = option_mask[:, :-1]
+        start = mask.sum(-1)[owner].unsqueeze(1)  # each prompt's length: the option's first position
+        rest = model(input_ids=option_ids[:, :-1], attention_mask=torch.cat([mask[owner], rest_mask], dim=1),
+                     position_ids=start + torch.arange(width - 1, device=device), past_key_values=cache).logits
+        rest_logp = torch.log_softmax(rest.float(), dim=-1).gather(-1, option_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
+        scores = scores + (rest_logp * option_mask[:, 1:]).sum(-1)
+    log_policies, begin = [], 0
     for s in samples:
-        out.append(torch.log_softmax(scores[start:start + len(s.options)] / s.temperature, dim=-1))
-        start += len(s.options)
-    return out
+        log_policies.append(torch.log_softmax(scores[begin:begin + len(s.options)] / s.temperature, dim=-1))
+        begin += len(s.options)
+    return log_policies
 
 
 def scored_logprobs(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """log pi(chosen) of scored samples under `model`: ([B, 1], mask [B, 1])."""
-    log_policies = option_log_policies(model, samples, pad_id, device)
+    return chosen_logprobs(option_log_policies(model, samples, pad_id, device), samples)
+
+
+def chosen_logprobs(log_policies: list[torch.Tensor], samples: list[Sample]) -> tuple[torch.Tensor, torch.Tensor]:
+    """log pi(chosen) from each scored sample's log pi over its options: ([B, 1], mask [B, 1])."""
     new_logp = torch.stack([log_pi[s.chosen] for log_pi, s in zip(log_policies, samples)]).unsqueeze(1)
     return new_logp, torch.ones_like(new_logp, dtype=torch.bool)
+
+
+def answer_kl(log_policies: list[torch.Tensor], ref_log_policies: list[torch.Tensor]) -> torch.Tensor:
+    """Exact KL(pi || ref) over each scored turn's answers, sum_a pi(a) (log pi(a) -
+    log ref(a)): [B, 1], differentiable in pi. Where pi has nearly settled on one
+    answer a sampled estimate sees only that answer and its pull fades with the policy
+    gradient; the exact sum still sees the answers pi dropped."""
+    return torch.stack([(lp.exp() * (lp - ref)).sum() for lp, ref in zip(log_policies, ref_log_policies)]).unsqueeze(1)
 
 
 def sample_logprobs(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,21 +136,25 @@ def k2_pull(new_logp: torch.Tensor, ref_logp: torch.Tensor, ratio: torch.Tensor)
     expectation that of the reverse KL(pi || ref): r * (log pi - log ref)^2 / 2 with the
     ratio r = pi / behaviour held constant, whose gradient r * (log pi - log ref) *
     grad log pi averages to sum_a pi(a) (log pi(a) - log ref(a)) grad log pi(a) =
-    grad KL(pi || ref) (Tang & Munos 2025). In scored mode a turn is one categorical
-    choice, so this is exact per turn; over free text it is the per-token term only."""
+    grad KL(pi || ref) (Tang & Munos 2025). For free text, where only the sampled
+    tokens are scored; per token, it leaves out what a token does to the KL of the
+    tokens after it (their second pitfall)."""
     return ratio.detach() * 0.5 * (new_logp - ref_logp) ** 2
 
 
 def policy_loss(new_logp: torch.Tensor, mask: torch.Tensor, samples: list[Sample], clip: float,
                 ref_logp: torch.Tensor | None, kl_coef: float, magnet_logp: torch.Tensor | None = None,
-                magnet_coef: float = 0.0) -> tuple[torch.Tensor, LossStats]:
+                magnet_coef: float = 0.0, magnet_kl: torch.Tensor | None = None) -> tuple[torch.Tensor, LossStats]:
     """Sum over samples of the per-token mean of the (clipped) surrogate loss
     -min(r*A, clip(r)*A) + kl_coef * KL(pi || ref) + magnet_coef * KL(pi || magnet),
-    r = exp(logp_new - logp_behaviour). The magnet term is magnetic mirror descent's
-    alpha * KL(pi, rho) (Sokota et al., ICLR 2023, arXiv 2206.05825), whose gradient
-    must be the reverse KL's: it is `k2_pull`; its logged value is k3's, as the
-    reference's. The caller divides by the batch size. Per-turn token means keep long
-    answers from outweighing short ones (as GRPO)."""
+    r = exp(logp_new - logp_behaviour). The caller divides by the batch size.
+    Per-turn token means keep long answers from outweighing short ones (as GRPO).
+
+    The magnet term is magnetic mirror descent's alpha * KL(pi, rho) (Sokota et al.,
+    ICLR 2023, arXiv 2206.05825), whose gradient must be the reverse KL's. Scored
+    turns give it exactly: `magnet_kl` ([B, 1], `answer_kl`). Free text gives the
+    magnet's log-probs of the sampled tokens, `magnet_logp`: the pull is `k2_pull`,
+    its logged value k3's, as the reference's."""
     longest = new_logp.shape[1]
     old = right_aligned([s.behaviour_logprobs for s in samples], longest, new_logp.device)
     advantage = torch.tensor([s.advantage for s in samples], device=new_logp.device).unsqueeze(1)  # [B, 1]
@@ -132,10 +168,13 @@ def policy_loss(new_logp: torch.Tensor, mask: torch.Tensor, samples: list[Sample
         surrogate = torch.minimum(surrogate, clipped)
     per_token = -surrogate
     kl = k3_kl(new_logp, ref_logp) if ref_logp is not None else torch.zeros_like(new_logp)
-    magnet_kl = torch.zeros_like(new_logp)
-    if magnet_logp is not None:
+    if magnet_kl is not None:
+        per_token = per_token + magnet_coef * magnet_kl
+    elif magnet_logp is not None:
         magnet_kl = k3_kl(new_logp, magnet_logp)
         per_token = per_token + magnet_coef * k2_pull(new_logp, magnet_logp, ratio)
+    else:
+        magnet_kl = torch.zeros_like(new_logp)
     per_token = per_token + kl_coef * kl
     fmask = mask.float()
     lengths = fmask.sum(1).clamp(min=1)

@@ -50,7 +50,7 @@ from sparring.learn.advantages import grpo_advantages, rae_advantages, rloo_adva
 from sparring.learn.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from sparring.learn.config import TrainConfig, check_resumable
 from sparring.learn.evaluation import play_eval, summarize_eval
-from sparring.learn.loss import policy_loss, sample_logprobs
+from sparring.learn.loss import answer_kl, chosen_logprobs, option_log_policies, policy_loss, sample_logprobs
 from sparring.learn.opponents import CheckpointOpponents, OpponentMix
 from sparring.learn.policy import add_lora, load_backend
 from sparring.learn.rollout import Rollouts, Sample, samples_from
@@ -134,6 +134,8 @@ class Trainer:
     # ---- one step ----------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.step == 0 and self.config.eval_every:
+            self.evaluate()  # the starting point, so every curve has a "before"
         start = time.perf_counter()
         last_saved = self.step
         while self.step < self.config.steps:
@@ -219,9 +221,8 @@ class Trainer:
         totals = dict.fromkeys(("loss", "kl", "magnet_kl", "approx_kl", "clip_frac", "grad_norm"), 0.0)
         if not samples:
             return totals
-        device = self.backend.config.device
         ref_cache: dict[int, torch.Tensor] = {}
-        magnet_cache: dict[int, torch.Tensor] = {}  # the magnet holds still through a step's epochs
+        magnet_cache: dict[int, Any] = {}  # the magnet holds still through a step's epochs
         for _ in range(config.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             epoch = dict.fromkeys(("loss", "kl", "magnet_kl", "approx_kl", "clip_frac"), 0.0)
@@ -232,9 +233,9 @@ class Trainer:
                     ref = ref_cache[start] = self._reference_logprobs(chunk)
                 if config.magnet_coef > 0 and magnet is None:
                     magnet = magnet_cache[start] = self._magnet_logprobs(chunk)
-                new, mask = sample_logprobs(self.model, chunk, self.backend.pad_id, device)
+                new, mask, magnet_terms = self._new_logprobs(chunk, magnet)
                 loss, stats = policy_loss(new, mask, chunk, config.clip, ref, config.kl_coef,
-                                          magnet, config.magnet_coef)
+                                          magnet_coef=config.magnet_coef, **magnet_terms)
                 (loss / batch_size).backward()
                 epoch["loss"] += float(loss.detach()) / batch_size
                 for key in ("kl", "magnet_kl", "approx_kl", "clip_frac"):
@@ -255,10 +256,25 @@ class Trainer:
                 return sample_logprobs(self.model, chunk, self.backend.pad_id, device)[0]
         return sample_logprobs(self.reference, chunk, self.backend.pad_id, device)[0]
 
+    def _new_logprobs(self, chunk: list[Sample], magnet) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """The policy's log-probs for the loss (`sample_logprobs`), and the magnet's
+        term of `policy_loss`: in scored mode the exact KL over each turn's answers
+        from the same forward pass, else the magnet's log-probs of the sampled tokens."""
+        pad_id, device = self.backend.pad_id, self.backend.config.device
+        if isinstance(magnet, list):
+            log_policies = option_log_policies(self.model, chunk, pad_id, device)
+            return *chosen_logprobs(log_policies, chunk), {"magnet_kl": answer_kl(log_policies, magnet)}
+        return *sample_logprobs(self.model, chunk, pad_id, device), {"magnet_logp": magnet}
+
     @torch.no_grad()
-    def _magnet_logprobs(self, chunk: list[Sample]) -> torch.Tensor:
+    def _magnet_logprobs(self, chunk: list[Sample]) -> torch.Tensor | list[torch.Tensor]:
+        """Under the magnet's weights: log pi over each scored turn's answers ([K]
+        each), or the log-probs of the sampled tokens ([B, C])."""
+        pad_id, device = self.backend.pad_id, self.backend.config.device
         with self._magnet_weights():
-            return sample_logprobs(self.model, chunk, self.backend.pad_id, self.backend.config.device)[0]
+            if chunk[0].options:
+                return option_log_policies(self.model, chunk, pad_id, device)
+            return sample_logprobs(self.model, chunk, pad_id, device)[0]
 
     def _trainable_weights(self) -> dict[str, torch.Tensor]:
         return {name: p.detach().clone() for name, p in self.model.named_parameters() if p.requires_grad}

@@ -178,8 +178,8 @@ def test_several_games_in_one_run(tiny_model_dir, tmp_path):
     assert set(played) == {"tictactoe", "kuhn_poker"} and played.count("kuhn_poker") > played.count("tictactoe")
     assert {k.rsplit(":", 1)[0] for k in steps[0]["baselines"]} == {"tictactoe", "kuhn_poker"}
     assert {k.split(":")[0] for k in steps[0]["mean_return_by_game"]} == {"tictactoe", "kuhn_poker"}
-    assert [(e["opponent"], e["game"], e["games"]) for e in evals] == [
-        ("kuhn_poker vs random", "kuhn_poker", 2.0), ("tictactoe vs random", "tictactoe", 2.0)]
+    assert [(e["step"], e["opponent"], e["game"], e["games"]) for e in evals] == [  # before training, then after
+        (step, f"{game} vs random", game, 2.0) for step in (0, 1) for game in ("kuhn_poker", "tictactoe")]
     png, rows = plot_curves(tmp_path)
     assert png.exists() and {r[1] for r in rows} == {"kuhn_poker vs random", "tictactoe vs random"}
 
@@ -231,10 +231,10 @@ def test_exploitability_is_measured_at_each_evaluation(tiny_model_dir, tmp_path)
     store = RunStore(tmp_path)
     entries = store.exploitability()
     store.close()
-    assert len(entries) == 1 and entries[0].step == 1 and entries[0].mode == "exact"
-    assert entries[0].exploitability == pytest.approx(expected.exploitability, abs=1e-6)
+    assert [(e.step, e.mode) for e in entries] == [(0, "exact"), (1, "exact")]  # before training, then after
+    assert entries[1].exploitability == pytest.approx(expected.exploitability, abs=1e-6)
     # between 0 (Nash) and the most a Kuhn policy can lose to a best response
-    assert 0 < entries[0].exploitability < 2
+    assert 0 < entries[1].exploitability < 2
     _, md = write_report(tmp_path)
     assert "Exploitability over checkpoints" in md.read_text()
 

@@ -71,8 +71,12 @@ class PopulationConfig:
     """Temperature of the scored policy: softmax of the answers' log-likelihoods / T."""
     model: str = ""
     """Local model directory; empty means the embedded SmolLM2-135M."""
-    distill_steps: int = 300
-    """Full passes over the information states when distilling the mixture (rl oracle)."""
+    distill_steps: int = 100
+    """Most full passes over the information states when distilling the mixture (rl
+    oracle); it stops early once every state's KL is below 1e-3."""
+    time_budget_s: float = 0.0
+    """Add no new member once the run has taken this long (then solve and distil);
+    0 means no limit."""
     seed: int = 0
     out: str = ""
     """Run directory of a new run."""
@@ -87,7 +91,8 @@ class PopulationConfig:
         if self.solver not in META_SOLVERS:
             raise SparringError(f"meta-solver '{self.solver}' unknown: use one of {', '.join(META_SOLVERS)}")
         for name, value, low in (("iterations", self.iterations, 0), ("steps", self.steps, 1),
-                                 ("games_per_step", self.games_per_step, 1), ("distill_steps", self.distill_steps, 0)):
+                                 ("games_per_step", self.games_per_step, 1), ("distill_steps", self.distill_steps, 0),
+                                 ("time_budget_s", self.time_budget_s, 0)):
             if value < low:
                 raise SparringError(f"{name} must be >= {low}, got {value}")
         if self.lr <= 0 or self.temperature <= 0:
@@ -98,7 +103,7 @@ class PopulationConfig:
             raise SparringError(f"out={self.out} and resume={self.resume} differ: give only resume=DIR to continue a run")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume")}
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume", "time_budget_s")}
 
 
 def run_population(config: PopulationConfig, console=None) -> Path:
@@ -139,13 +144,20 @@ class Population:
     def run(self) -> None:
         if not self.members:
             self._add(self._initial())
-        while len(self.members) <= self.config.iterations:
+        while len(self.members) <= self.config.iterations and not self._out_of_time():
             solved = self.solve()
             self._add(self._respond(solved))
         solved = self.solve()
         self._write_nash(solved)
         if self.config.oracle == "rl" and self.config.distill_steps:
             self._distill(solved)
+
+    def _out_of_time(self) -> bool:
+        budget = self.config.time_budget_s
+        if budget and time.perf_counter() - self.started > budget:
+            self._say(f"time budget of {budget:g} s used up with {len(self.members)} members")
+            return True
+        return False
 
     def solve(self) -> PopulationIteration:
         """The meta-strategy and the mixture's exact exploitability, recorded."""

@@ -16,6 +16,7 @@ import pytest
 from sparring.agents.registry import AgentFactory
 from sparring.errors import SparringError
 from sparring.eval.exploitability import agent_policy, exploitability_report
+from sparring.eval.report import write_report
 from sparring.games.registry import make_game
 from sparring.learn.population.run import PopulationConfig, run_population
 from sparring.store import DB_NAME, RunStore
@@ -43,6 +44,8 @@ def test_exact_oracle_run_converges_and_its_mixture_plays(tmp_path):
     factory = AgentFactory(game)
     report = exploitability_report(game, agent_policy(game, factory.make(str(tmp_path / "p" / "nash")), mode="exact"))
     assert report.exploitability == pytest.approx(iterations[-1].exploitability, abs=1e-9)
+    _, md = write_report(tmp_path / "p")
+    assert "## Population" in md.read_text() and f"| 8 | 9 |" in md.read_text()
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_population(tmp_path):
