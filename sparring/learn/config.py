@@ -85,8 +85,10 @@ class TrainConfig:
     """Magnetic mirror descent (Sokota et al., ICLR 2023, arXiv 2206.05825): weight
     alpha of KL(pi || magnet) in the loss (k3 estimator per token), a pull toward a
     slowly moving magnet policy so that self-play converges toward an equilibrium of
-    the regularised game instead of settling on one exploitable habit. 0 turns it off;
-    0.1-0.5 against returns in [-2, 2] (Kuhn poker)."""
+    the regularised game instead of settling on one exploitable habit. 0 turns it off.
+    It must outweigh the policy gradient before the policy settles: in scored Kuhn
+    poker at lr 1e-3, 0.2 let self-play settle on always-bet within 3 steps, as
+    without a magnet; 2.0 kept the policy mixed."""
     magnet_every: int = 10
     """Steps between magnet updates: at step 0 and every this many steps the magnet
     becomes a frozen copy of the current policy, then holds still. The paper's

@@ -45,7 +45,7 @@ def test_exact_oracle_run_converges_and_its_mixture_plays(tmp_path):
     report = exploitability_report(game, agent_policy(game, factory.make(str(tmp_path / "p" / "nash")), mode="exact"))
     assert report.exploitability == pytest.approx(iterations[-1].exploitability, abs=1e-9)
     _, md = write_report(tmp_path / "p")
-    assert "## Population" in md.read_text() and f"| 8 | 9 |" in md.read_text()
+    assert "## Population" in md.read_text() and "| 8 | 9 |" in md.read_text()
 
 
 def test_a_run_killed_with_sigkill_resumes_to_the_same_population(tmp_path):
