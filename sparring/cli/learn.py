@@ -24,7 +24,8 @@ def demo(
 ) -> None:
     """The main job: a short self-play training run of the embedded model in Kuhn
     poker (SPIRAL-style RL, LoRA, CPU), evaluated against a random player on the
-    same games before and after, with learning curves."""
+    same games before and after, the policy's exploitability before and after (from
+    its answers at every information state), and learning curves."""
     from sparring.arena.results import mean_ci95
     from sparring.eval.curves import plot_curves
     from sparring.learn.config import TrainConfig
@@ -45,9 +46,13 @@ def demo(
                 results = play_eval(trainer.game, trainer.policy, opponent, eval_games, config.seed, trainer.rule)
             return policy_outcomes(results, POLICY_NAME)
 
-        before = evaluate("before")
+        def exploitability(when: str):
+            with console.status(f"measuring the exploitability {when} training ..."):
+                return trainer.measure_exploitability()
+
+        before, exploitable_before = evaluate("before"), exploitability("before")
         trainer.run()
-        after = evaluate("after")
+        after, exploitable_after = evaluate("after"), exploitability("after")
     finally:
         trainer.close()
     table = Table(title=f"Kuhn poker against random, the same {eval_games} games before and after {steps} steps")
@@ -60,9 +65,20 @@ def demo(
     # answers are not paired (their number changes with retries), so no paired interval
     (b, b_ci), (a, a_ci) = mean_ci95(before["invalid"]), mean_ci95(after["invalid"])
     table.add_row("invalid answer rate", f"{b:.3f} ± {b_ci:.3f}", f"{a:.3f} ± {a_ci:.3f}", f"{a - b:+.3f}")
+    cells = [_exploitability_cell(r) for r in (exploitable_before, exploitable_after)]
+    table.add_row("exploitability", *cells, f"{exploitable_after.exploitability - exploitable_before.exploitability:+.3f}")
     console.print(table)
+    console.print(f"exploitability: what a best response wins against the policy (0 at a Nash equilibrium; "
+                  f"always-bet 0.333, uniform random 0.458), from {config.exploitability_samples} answers per "
+                  "information state with a bootstrap 95% interval; an invalid answer counts as a uniform random "
+                  "move, and the invalid share of those answers is in brackets")
     png, _ = plot_curves(run_dir)
     console.print(f"curves in [bold]{png}[/]; the run is in {run_dir} (sparring report {run_dir})")
+
+
+def _exploitability_cell(report) -> str:
+    s = report.sampling
+    return f"{report.exploitability:.3f} [{s.interval[0]:.3f}, {s.interval[1]:.3f}] ({s.invalid_rate:.0%} invalid)"
 
 
 # ---- training -----------------------------------------------------------------------

@@ -83,7 +83,8 @@ class TrainConfig:
     """Weight of the KL penalty to the initial model (k3 estimator per token)."""
     magnet_coef: float = 0.0
     """Magnetic mirror descent (Sokota et al., ICLR 2023, arXiv 2206.05825): weight
-    alpha of KL(pi || magnet) in the loss (k3 estimator per token), a pull toward a
+    alpha of KL(pi || magnet) in the loss (exact over the answers in scored mode; a
+    per-token pull whose expected gradient is the KL's in free text), a pull toward a
     slowly moving magnet policy so that self-play converges toward an equilibrium of
     the regularised game instead of settling on one exploitable habit. 0 turns it off.
     It must outweigh the policy gradient before the policy settles: in scored Kuhn
