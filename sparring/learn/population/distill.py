@@ -105,18 +105,17 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
     from sparring.learn.policy import add_lora, load_backend
 
     torch.manual_seed(config.seed)
+    options = LLMConfig(mode="scored", temperature=config.temperature)
     backend = load_backend(config.model or str(embedded_model_dir()), "bfloat16", "cpu", "distilled")
     try:
         model = backend.model = add_lora(backend.model, r=8, alpha=16, targets=("q_proj", "k_proj", "v_proj", "o_proj"))
-        options = LLMConfig(mode="scored", temperature=config.temperature)
-        agent = LLMAgent(backend, options, name="distilled")
 
         def report_step(step: DistillStep) -> None:
             if say is not None and step.step % 25 == 0:
                 say(f"  distill pass {step.step}: mean KL {step.kl:.4f}, largest {step.max_kl:.4f}")
 
-        distill(model, agent, game, target, config.distill_steps, config.lr, on_step=report_step)
-        backend.weights_version = "distilled"  # the backend drops what it cached under the base weights
+        distill(model, LLMAgent(backend, options, name="distilled"), game, target, config.distill_steps, config.lr,
+                on_step=report_step)
         folder = Path(folder)
         tmp = folder.with_name(folder.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -124,6 +123,11 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
         (tmp / "policy" / AGENT_OPTIONS_FILE).write_text(json.dumps(dataclasses.asdict(options)))
         shutil.rmtree(folder, ignore_errors=True)
         tmp.replace(folder)
-        return exploitability_report(game, agent_policy(game, agent, mode="exact"))
     finally:
         backend.close()
+    # Measured as users load it (the adapter merged into the base weights), not as trained.
+    saved = load_backend(str(folder), "bfloat16", "cpu", "distilled")
+    try:
+        return exploitability_report(game, agent_policy(game, LLMAgent(saved, options, name="distilled"), mode="exact"))
+    finally:
+        saved.close()

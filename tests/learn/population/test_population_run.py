@@ -117,5 +117,5 @@ def test_rl_oracle_trains_an_adapter_member_and_distils_the_mixture(tmp_path):
     store = RunStore(run_dir)
     entries = {e.checkpoint: e for e in store.exploitability()}
     store.close()
-    assert entries["distilled"].exploitability == pytest.approx(report.exploitability, abs=1e-3)
+    assert entries["distilled"].exploitability == pytest.approx(report.exploitability, abs=1e-9)  # as users load it
     assert entries["nash"].exploitability == pytest.approx(iterations[-1].exploitability)
