@@ -30,7 +30,7 @@ AGENT_KINDS = {
     "mcts": "Monte Carlo tree search for perfect-information games; mcts(simulations=N,rollouts=N)",
     "policy": "a tabular policy file of an OpenSpiel game (information state -> action probabilities): policy(path=FILE.json); a population's mixture, e.g. runs/p1/nash, plays this way",
     "human": "you, in the terminal",
-    "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype",
+    "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype, device, fast=false (the plain transformers path)",
     "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest, and plays as it was trained (mode, temperature)",
     "openai": "any OpenAI-compatible server: openai(model=NAME, base_url=URL, api_key_env=VAR, ...)",
 }
