@@ -11,15 +11,22 @@ with the exact target instead of sampled play).
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from sparring.agents.llm import LLMAgent, answer_text
+from sparring.agents.llm import LLMAgent, LLMConfig, answer_text
+from sparring.agents.registry import AGENT_OPTIONS_FILE
 from sparring.backends.base import ScoreRequest
-from sparring.eval.exploitability import information_states, state_decision
+from sparring.backends.embedded import embedded_model_dir
+from sparring.eval.exploitability import InfoState, agent_policy, exploitability_report, information_states, state_decision
 from sparring.games.core import legal_action_names
 from sparring.learn.loss import option_log_policies
+from sparring.learn.policy import add_lora, load_backend
 from sparring.learn.rollout import Sample
 
 
@@ -30,7 +37,7 @@ class DistillStep:
     max_kl: float  # the largest per state
 
 
-def distill_samples(game, agent: LLMAgent) -> list[tuple[str, Sample]]:
+def distill_samples(game, agent: LLMAgent) -> list[tuple[InfoState, Sample]]:
     """(information state, sample) for every information state of `game`: the
     prompt and every legal answer's tokens as the agent's backend scores them."""
     infos = information_states(game)
@@ -45,7 +52,7 @@ def distill_samples(game, agent: LLMAgent) -> list[tuple[str, Sample]]:
         sample = Sample(prompt_ids=tuple(scored[0].prompt_token_ids), completion_ids=(), behaviour_logprobs=(),
                         temperature=agent.config.temperature, role=(game.spec.id, info.player), reward=0.0,
                         options=tuple(tuple(o.token_ids) for o in scored))
-        out.append((info.key, sample))
+        out.append((info, sample))
     return out
 
 
@@ -55,9 +62,8 @@ def distill(model, agent: LLMAgent, game, target: dict[str, dict[int, float]], s
     `target` at every information state; stop after `steps` full passes or once the
     largest per-state KL is below `tolerance`. Returns the KL before each step."""
     states = distill_samples(game, agent)
-    legal = {info.key: info.legal for info in information_states(game)}
-    targets = [torch.tensor([target[key].get(a, 0.0) for a in legal[key]], dtype=torch.float32)
-               for key, _ in states]
+    targets = [torch.tensor([target[info.key].get(a, 0.0) for a in info.legal], dtype=torch.float32)
+               for info, _ in states]
     samples = [sample for _, sample in states]
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.0)
@@ -93,17 +99,6 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
     """A fresh LoRA adapter of the base model distilled into `target`, saved as
     FOLDER/policy (with the options it plays by), and its exact exploitability
     report. `config` gives model, temperature, lr, distill_steps and seed."""
-    import dataclasses
-    import json
-    import shutil
-    from pathlib import Path
-
-    from sparring.agents.llm import LLMConfig
-    from sparring.agents.registry import AGENT_OPTIONS_FILE
-    from sparring.backends.embedded import embedded_model_dir
-    from sparring.eval.exploitability import agent_policy, exploitability_report
-    from sparring.learn.policy import add_lora, load_backend
-
     torch.manual_seed(config.seed)
     options = LLMConfig(mode="scored", temperature=config.temperature)
     backend = load_backend(config.model or str(embedded_model_dir()), "bfloat16", "cpu", "distilled")

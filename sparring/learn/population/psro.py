@@ -62,16 +62,7 @@ class PSRO:
 
     def solve(self) -> PSROIteration:
         """Meta-strategy, mixture and the mixture's exploitability for the members so far."""
-        sigma = self.solver(self.meta_game.matrix)
-        mixture = mixture_policy(self.game, self.meta_game.members, sigma)
-        exploitability = pyspiel.exploitability(self.meta_game.os_game, to_pyspiel(mixture))
-        return PSROIteration(
-            iteration=self.oracle_calls,
-            members=len(self.meta_game),
-            meta_strategy=tuple(float(p) for p in sigma),
-            exploitability=float(exploitability),
-            mixture=mixture,
-        )
+        return solve_meta_game(self.game, self.meta_game, self.solver, self.oracle_calls)
 
     def step(self) -> PSROIteration:
         """Solve, then add the oracle's response to the mixture; returns the solved
@@ -80,6 +71,20 @@ class PSRO:
         self.meta_game.add(self.oracle(self.game, solved.mixture))
         self.oracle_calls += 1
         return solved
+
+
+def solve_meta_game(game: OpenSpielGame, meta_game: MetaGame, solver: MetaSolver, iteration: int) -> PSROIteration:
+    """Solve the meta-game for a meta-strategy sigma, build the members' mixture under
+    sigma as one behaviour policy, and measure its exploitability exactly."""
+    sigma = solver(meta_game.matrix)
+    mixture = mixture_policy(game, meta_game.members, sigma)
+    return PSROIteration(
+        iteration=iteration,
+        members=len(meta_game),
+        meta_strategy=tuple(float(p) for p in sigma),
+        exploitability=float(pyspiel.exploitability(meta_game.os_game, to_pyspiel(mixture))),
+        mixture=mixture,
+    )
 
 
 def run_psro(

@@ -32,15 +32,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyspiel
-
 from sparring.agents.solvers import policy_json
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
-from sparring.learn.population.metagame import MetaGame, from_table, to_pyspiel, to_table, two_player_zero_sum
+from sparring.learn.population.metagame import MetaGame, from_table, to_table, two_player_zero_sum
 from sparring.learn.population.metasolvers import META_SOLVERS, meta_solver
-from sparring.learn.population.mixture import mixture_policy
 from sparring.learn.population.oracles import exact_best_response
+from sparring.learn.population.psro import solve_meta_game
 from sparring.records import ExploitabilityEntry, PopulationIteration, PopulationMember
 from sparring.store import RunStore
 
@@ -161,12 +159,11 @@ class Population:
 
     def solve(self) -> PopulationIteration:
         """The meta-strategy and the mixture's exact exploitability, recorded."""
-        sigma = self.solver(self.meta_game.matrix)
-        self.mixture = mixture_policy(self.game, self.meta_game.members, sigma)
+        solution = solve_meta_game(self.game, self.meta_game, self.solver, len(self.members) - 1)
+        self.mixture = solution.mixture
         solved = PopulationIteration(
-            iteration=len(self.members) - 1, meta_strategy=tuple(float(p) for p in sigma),
-            exploitability=float(pyspiel.exploitability(self.os_game, to_pyspiel(self.mixture))),
-            seconds=time.perf_counter() - self.started,
+            iteration=solution.iteration, meta_strategy=solution.meta_strategy,
+            exploitability=solution.exploitability, seconds=time.perf_counter() - self.started,
         )
         self.store.add_population_iteration(solved)
         self._say(f"iteration {solved.iteration}: {len(self.members)} members, meta-strategy "
