@@ -26,6 +26,10 @@ from sparring.records import (
 
 DB_NAME = "run.sqlite"
 SCHEMA_VERSION = 2
+# A run directory holds one kind of run. Each kind keeps its settings under its own
+# meta key, which names the kind of a store written before runs recorded it.
+KIND_KEYS = {"config": "play", "tournament": "tournament", "train_config": "train",
+             "population_config": "population", "mirror_config": "mirror", "benchmark": "benchmark"}
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -155,9 +159,10 @@ class RunStore:
         exists = path.exists()
         if not exists and not create:
             raise SparringError(f"no run at {self.dir}: expected {path}. Check the directory, or play a run there first")
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path)
+        if not exists:
+            _make_run_dir(self.dir)
         try:
+            self.db = sqlite3.connect(path)
             self.db.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
             self.db.execute("PRAGMA synchronous=NORMAL")
             if exists:
@@ -167,6 +172,8 @@ class RunStore:
                     _create_tables(self.db)
                     self._put_meta("schema", SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
+            if not exists:
+                raise SparringError(f"cannot write a run into {self.dir} ({exc}): choose a writable --out") from None
             raise SparringError(f"{path} is not a sparring run store ({exc})") from None
 
     def _upgrade(self, path: Path) -> None:
@@ -194,26 +201,59 @@ class RunStore:
         return None if row is None else json.loads(row[0])
 
     def set_meta(self, key: str, value: Any) -> None:
+        """Set a meta value; "kind", or the settings of a kind (`KIND_KEYS`), claim the
+        run for that kind first, so a store never holds two kinds of run."""
         with self.db:
+            if key == "kind":
+                self._claim(value)
+                return
+            if key in KIND_KEYS:
+                self._claim(KIND_KEYS[key])
             self._put_meta(key, value)
 
     def _put_meta(self, key: str, value: Any) -> None:
         self.db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
-    def start(self, config: dict[str, Any]) -> None:
-        """Record a new run's config, or check a continued run has the same one."""
-        stored = self.get_meta("config")
-        if stored is None:
-            with self.db:
+    def kind(self) -> str | None:
+        """play, tournament, train, population, mirror or benchmark; None for a new store."""
+        return self.get_meta("kind") or next((k for key, k in KIND_KEYS.items() if self.get_meta(key) is not None), None)
+
+    def claim(self, kind: str) -> None:
+        """Record that this store holds a `kind` run; refuse a store of another kind."""
+        with self.db:
+            self._claim(kind)
+
+    def _claim(self, kind: str) -> None:
+        held = self.kind()
+        if held not in (None, kind):
+            raise SparringError(
+                f"{self.dir} holds a {held} run, and a run directory holds one kind of run: "
+                f"choose another --out directory for this {kind} run"
+            )
+        self._put_meta("kind", kind)
+
+    def start(self, config: dict[str, Any], kind: str = "play", growable: tuple[str, ...] = ()) -> None:
+        """Claim the store for a `kind` run and record its config, or check a continued
+        run has the same one. A key in `growable` may grow (a run extended with more
+        matches keeps the ones it has); the stored config then takes the new value."""
+        with self.db:
+            self._claim(kind)
+            stored = self.get_meta("config")
+            if stored is None:
                 self._put_meta("config", config)
                 self._put_meta("created_at", time.time())
-            return
-        if stored != config:
+                return
             diff = sorted(k for k in set(stored) | set(config) if stored.get(k) != config.get(k))
-            raise SparringError(
-                f"{self.dir} already holds a run with a different config ({', '.join(diff)} "
-                "differ): choose a new --out directory, or repeat the original settings to continue it"
-            )
+            grown = [k for k in diff if k in growable and (config.get(k) or 0) > (stored.get(k) or 0)]
+            if set(grown) != set(diff):
+                shrunk = [k for k in diff if k in growable and k not in grown]
+                hint = f" ({', '.join(shrunk)} may grow, never shrink)" if shrunk else ""
+                raise SparringError(
+                    f"{self.dir} already holds a run with a different config ({', '.join(diff)} differ{hint}): "
+                    "choose a new --out directory, or repeat the original settings to continue it"
+                )
+            if grown:
+                self._put_meta("config", config)
 
     # ---- matches -----------------------------------------------------------------
 
@@ -370,6 +410,21 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _make_run_dir(path: Path) -> None:
+    """Make the directory of a new store: a new or empty directory, never a file or a
+    folder of other files (`--out /` or `--out ~` would strew a run among them)."""
+    try:
+        if path.exists() and not path.is_dir():
+            raise SparringError(f"{path} is a file: a run goes into a directory. Choose another --out")
+        if path.is_dir() and any(path.iterdir()):
+            raise SparringError(f"{path} holds other files and no run: a new run goes into a new or empty "
+                                "directory. Choose another --out")
+        path.mkdir(parents=True, exist_ok=True)  # FileExistsError: a file has the name
+    except OSError as exc:
+        raise SparringError(f"cannot make the run directory {path} ({exc.strerror or exc}): "
+                            "choose a new directory you can write to for --out") from None
 
 
 # ---- rows <-> records ----------------------------------------------------------------

@@ -37,11 +37,11 @@ def test_play_show_export(tmp_path):
 
 def test_yaml_config_and_openspiel_adapter(tmp_path):
     (tmp_path / "c.yaml").write_text(
-        "game: openspiel:goofspiel(num_cards=4)\nplayers: [random, always_x]\ngames: 4\nout: g\n"
+        "game: openspiel:goofspiel(num_cards=4)\nplayers: [random, always_bid_1]\ngames: 4\nout: g\n"
         "invalid: {retries: 0, then: random}\n")
     run = sparring("play", "--config", "c.yaml", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "always_x" in run.stdout
+    assert "always_bid_1" in run.stdout
 
 
 @pytest.mark.parametrize("args, message", [

@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from sparring.agents.base import Choice, Decision
+from sparring.display import visible
 from sparring.errors import SparringError
 
 
@@ -68,8 +69,10 @@ class HumanAgent:
         return line
 
     def _say(self, text: str, end: str = "\n") -> None:
+        """Write to the person; views carry other players' words (a model's message in
+        bargaining), so control characters are drawn, never sent to the terminal."""
         stream = self.output if self.output is not None else sys.stdout
-        stream.write(text + end)
+        stream.write(visible(text) + end)
         stream.flush()
 
     def close(self) -> None:

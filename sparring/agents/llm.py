@@ -97,6 +97,11 @@ def extract_message(text: str) -> str | None:
     return found[-1][:500] if found else None
 
 
+def retry_feedback(reason: str) -> str:
+    """What the model is told after a rejected answer, before it tries again."""
+    return f"That answer was rejected: {reason}. Try again."
+
+
 class LLMAgent:
     wants_batches = True  # the arena gathers every live match's decision into one call
 
@@ -120,7 +125,7 @@ class LLMAgent:
             # The rejected answer as the model's own turn, then the correction: the way
             # chat models are trained to take one (and a backend that keeps the keys and
             # values of prompt and answer runs only the correction).
-            messages += [("assistant", answer), ("user", f"That answer was rejected: {reason}. Try again.")]
+            messages += [("assistant", answer), ("user", retry_feedback(reason))]
         return tuple(messages)
 
     def act(self, decisions: list[Decision]) -> list[Choice]:

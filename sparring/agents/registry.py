@@ -10,7 +10,11 @@ both seats together), and LLM agents on the same model share one loaded backend.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
+import math
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,7 @@ AGENT_OPTIONS_FILE = "agent.json"  # beside a trained model: the LLM options it 
 
 AGENT_KINDS = {
     "random": "uniform random legal move",
-    "always_<move>": "always plays the named move when legal (e.g. always_bet), else random",
+    "always_<move>": "always plays the named move when legal (e.g. always_bet, always_bid_1 for 'Bid: 1'), else random; a move the game never offers is refused",
     "perfect": "perfect tic-tac-toe (exact minimax)",
     "cfr": "Nash equilibrium by CFR+ (OpenSpiel, C++) for small imperfect-information games; cfr(iterations=N)",
     "mcts": "Monte Carlo tree search for perfect-information games; mcts(simulations=N,rollouts=N)",
@@ -34,6 +38,23 @@ AGENT_KINDS = {
     "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest, and plays as it was trained (mode, temperature)",
     "openai": "any OpenAI-compatible server: openai(model=NAME, base_url=URL, api_key_env=VAR, ...)",
 }
+
+
+def agents_for(game: Game) -> list[str]:
+    """The reference agents that can play `game`, for hints: every hint that names
+    an agent names one of these. Language-model agents play any game."""
+    names = ["random", "always_<move>"]
+    os_game = getattr(game, "os_game", None)
+    if game.spec.id == "tictactoe":
+        names.append("perfect")
+    if os_game is not None:
+        from sparring.agents.solvers import cfr_can_solve
+
+        if game.spec.perfect_information:
+            names.append("mcts")
+        elif cfr_can_solve(os_game):
+            names.append("cfr")
+    return names + ["smollm2", "hf(path=DIR)", "openai(model=NAME)"]
 
 
 def _split(kind: str, params: dict[str, Any], *configs: type) -> list[dict[str, Any]]:
@@ -81,10 +102,11 @@ class AgentFactory:
         if kind.startswith("always_") and not params:
             from sparring.agents.scripted import FixedActionAgent
 
-            return FixedActionAgent(kind[len("always_"):])
+            return FixedActionAgent(kind[len("always_"):], game=self.game)
         if kind == "perfect" and not params:
             if self.game.spec.id != "tictactoe":
-                raise SparringError(f"'perfect' plays tic-tac-toe only; for {self.game.spec.name} try mcts or cfr")
+                raise SparringError(f"'perfect' plays tic-tac-toe only. Agents for {self.game.spec.name}: "
+                                    f"{', '.join(agents_for(self.game))}")
             from sparring.agents.scripted import PerfectTicTacToeAgent
 
             return PerfectTicTacToeAgent()
@@ -93,7 +115,7 @@ class AgentFactory:
 
             return _build_config(CFRAgent, {"os_game": self.game, **params}, kind)
         if kind == "policy":
-            if set(params) != {"path"}:
+            if set(params) != {"path"} or not isinstance(params["path"], str):
                 raise SparringError("policy takes one option, the file: policy(path=FILE.json)")
             return self._policy_agent(Path(params["path"]))
         if kind == "mcts":
@@ -150,6 +172,10 @@ class AgentFactory:
     def _openai_agent(self, params: dict[str, Any]) -> Agent:
         from sparring.backends.openai_api import OpenAIBackend, OpenAIConfig
 
+        if "model" not in params:
+            raise SparringError("openai needs the name of the model the server serves: "
+                                "openai(model=NAME) for api.openai.com, or openai(model=NAME,base_url=URL) "
+                                "for another OpenAI-compatible server")
         return self._llm_agent("openai", params, OpenAIConfig, OpenAIBackend)
 
     def _llm_agent(self, kind: str, params: dict[str, Any], backend_cls: type, make_backend) -> Agent:
@@ -157,16 +183,58 @@ class AgentFactory:
         from sparring.agents.llm import LLMAgent, LLMConfig
 
         llm_params, backend_params = _split(kind, params, LLMConfig, backend_cls)
+        llm_config = _build_config(LLMConfig, llm_params, kind)  # checked before a model loads
         backend_config = _build_config(backend_cls, backend_params, kind)
         key = (backend_cls.__name__, backend_config)
         if key not in self._backends:
             self._backends[key] = make_backend(backend_config)
-        return LLMAgent(self._backends[key], _build_config(LLMConfig, llm_params, kind))
+        return LLMAgent(self._backends[key], llm_config)
 
 
 def _build_config(cls: type, params: dict[str, Any], kind: str):
-    """Construct `cls(**params)`; a wrong option name is the user's error."""
+    """Construct `cls(**params)` (a config dataclass, or an agent class taking its
+    options as keyword arguments) after checking each option against its annotation:
+    an unknown option, a value of the wrong kind, a number that is not finite, or a
+    missing one is the user's error, said in words before anything is built."""
+    signature = inspect.signature(cls)
+    types = typing.get_type_hints(cls.__init__ if not dataclasses.is_dataclass(cls) else cls)
+    options = [name for name in signature.parameters if name != "os_game"]
+    for key, value in params.items():
+        if key == "os_game":
+            continue
+        if key not in signature.parameters:
+            raise SparringError(f"{kind} has no option '{key}': options are {', '.join(options)}")
+        wanted = _kind_problem(value, types.get(key, Any))
+        if wanted:
+            raise SparringError(f"{kind}: {key} must be {wanted}, got {value!r}")
+    missing = [name for name, p in signature.parameters.items() if p.default is p.empty and name not in params]
+    if missing:
+        raise SparringError(f"{kind} needs {' and '.join(missing)}: write {kind}({missing[0]}=...)")
     try:
         return cls(**params)
     except TypeError as exc:
         raise SparringError(f"{kind}: {exc}") from None
+
+
+def _kind_problem(value: Any, annotation: Any) -> str | None:
+    """None when `value` is of the kind `annotation` names, else that kind in words
+    ("a whole number", "true or false", "one of free, scored"). References are read
+    as Python literals, so a misspelt number arrives as text and is caught here."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        problems = [_kind_problem(value, arm) for arm in args if arm is not type(None)]
+        return None if value is None or any(p is None for p in problems) else " or ".join(problems)
+    if origin is typing.Literal:
+        return None if value in args else "one of " + ", ".join(map(str, args))
+    if annotation is bool:
+        return None if isinstance(value, bool) else "true or false"
+    if annotation is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if annotation is float:
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return None if number and math.isfinite(value) else "a finite number"
+    if annotation is str:
+        return None if isinstance(value, str) else "text"
+    if annotation is Path:
+        return None if isinstance(value, (str, Path)) else "a path"
+    return None

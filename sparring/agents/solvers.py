@@ -101,7 +101,7 @@ def check_cfr_game(os_game: pyspiel.Game) -> int:
     """Raise SparringError unless CFR can solve `os_game` here; return its tree size."""
     gtype, name = os_game.get_type(), str(os_game)
     if gtype.information == _Info.PERFECT_INFORMATION:
-        why = "it has perfect information: use mcts (or perfect_tictactoe for tic-tac-toe)"
+        why = "it has perfect information: use mcts" + (" or perfect" if gtype.short_name == "tic_tac_toe" else "")
     elif os_game.num_players() != 2:
         why = (
             f"it has {os_game.num_players()} players; CFR's equilibrium guarantee holds "
@@ -128,6 +128,16 @@ def check_cfr_game(os_game: pyspiel.Game) -> int:
         f"cfr solves small 2-player zero-sum imperfect-information games (Kuhn, Leduc, "
         f"one-die liar's dice); it cannot play {name}: {why}"
     )
+
+
+def cfr_can_solve(os_game: pyspiel.Game) -> bool:
+    """Whether `check_cfr_game` accepts `os_game`: for hints that name cfr only
+    where it plays."""
+    try:
+        check_cfr_game(os_game)
+        return True
+    except SparringError:
+        return False
 
 
 def default_cfr_iterations(tree_nodes: int) -> int:
@@ -347,10 +357,10 @@ class MCTSAgent:
     ):
         self.os_game = _os_game_of(os_game)
         if self.os_game.get_type().information != _Info.PERFECT_INFORMATION:
+            instead = "cfr (it solves this game), random or an LLM agent" if cfr_can_solve(self.os_game) \
+                else "random or an LLM agent (cfr cannot solve this game either)"
             raise SparringError(
-                f"mcts needs perfect information, and {self.os_game} hides information "
-                "from players: use cfr for small 2-player zero-sum games (Kuhn, Leduc), "
-                "or random / an LLM agent"
+                f"mcts needs perfect information, and {self.os_game} hides information from players: use {instead}"
             )
         if simulations < 1 or rollouts < 1:
             raise SparringError(

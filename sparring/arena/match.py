@@ -8,6 +8,7 @@ up to N prompts instead of N single prompts.
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -38,6 +39,10 @@ class InvalidMoveRule:
             raise SparringError(f"retries must be >= 0, got {self.retries}")
         if self.then not in ("forfeit", "random"):
             raise SparringError(f"on-invalid rule '{self.then}' unknown: use forfeit or random")
+        for label, value in (("penalty", self.penalty), ("opponent reward", self.opponent_reward)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SparringError(f"the forfeit {label} must be a finite number, got {value!r}: "
+                                    "a return of nan or inf would poison every mean and rating")
 
 
 def derive_seed(*parts: object) -> int:

@@ -44,10 +44,11 @@ def embedded_model_dir() -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
-    model = AutoModelForCausalLM.from_pretrained(
-        source.parent, gguf_file=source.name, dtype=torch.float32
-    )
+    from sparring.backends.hf_compat import quiet_loading
+
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(source.parent, gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(source.parent, gguf_file=source.name, dtype=torch.float32)
     # A GGUF-loaded model keeps a quantizer that refuses save_pretrained; the weights
     # are already dequantised, so drop it and save a plain model.
     model.hf_quantizer = None
@@ -58,8 +59,9 @@ def embedded_model_dir() -> Path:
     # Write to a temporary sibling and rename, so an interrupted conversion never
     # leaves a half-written cache behind.
     tmp = Path(tempfile.mkdtemp(prefix=".convert-", dir=target.parent))
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
+    with quiet_loading():  # no "Writing model shards" bar either
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
     try:
         os.replace(tmp, target)
     except OSError:  # another process finished first: keep its copy

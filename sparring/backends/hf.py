@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from sparring.backends.base import Completion, GenerationRequest, ScoredOption, ScoreRequest
+from sparring.backends.hf_compat import cache_of, quiet_loading, with_cache
 from sparring.backends.hf_fast import FastPath, use_decode_attention
 from sparring.backends.padding import left_pad, positions
 from sparring.backends.sampling import sample_tokens
@@ -43,6 +44,24 @@ def resolve_model_dir(path: str | Path) -> Path:
     )
 
 
+def check_device(device: str) -> None:
+    """Refuse a torch device that is misspelt or not on this machine, saying which are."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SparringError(f"device {device!r} unknown: use cpu, cuda or cuda:N (a GPU), or mps (Apple)") from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise SparringError(f"device '{device}': this machine's torch sees no CUDA GPU; use device=cpu")
+        if parsed.index is not None and parsed.index >= count:
+            raise SparringError(f"device '{device}': there are {count} GPU(s), cuda:0 to cuda:{count - 1}")
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise SparringError(f"device '{device}': MPS (Apple GPU) is not available here; use device=cpu")
+    elif parsed.type not in ("cpu", "cuda", "mps"):
+        raise SparringError(f"device '{device}' is not one sparring runs models on: use cpu, cuda, cuda:N or mps")
+
+
 def weights_version_of(model_dir: Path) -> str:
     """A training checkpoint's name (step-12 for checkpoints/step-12/policy) for
     its policy folder; BASE_WEIGHTS for any other model directory."""
@@ -63,12 +82,17 @@ class HFConfig:
     """Reuse keys and values across calls and decode in place (hf_fast.py); False
     runs the plain reference path, which gives the same samples, slower."""
 
+    def __post_init__(self):
+        if self.dtype not in ("bfloat16", "float16", "float32"):
+            raise SparringError(f"dtype '{self.dtype}' unknown: use bfloat16, float16 or float32")
+        if isinstance(self.max_batch, bool) or not isinstance(self.max_batch, int) or self.max_batch < 1:
+            raise SparringError(f"max_batch must be a whole number of sequences >= 1, got {self.max_batch!r}")
+        check_device(self.device)
+
 
 class HFBackend:
     def __init__(self, config: HFConfig, name: str | None = None):
         path = resolve_model_dir(config.path)
-        if config.dtype not in ("bfloat16", "float16", "float32"):
-            raise SparringError(f"dtype '{config.dtype}' unknown: use bfloat16, float16 or float32")
         self.config = config
         self.name = name or path.name
         self.tokenizer, self.model = _load(path, getattr(torch, config.dtype))
@@ -165,13 +189,15 @@ def _load(path: Path, dtype: torch.dtype):
 
     adapter = path / "adapter_config.json"
     if not adapter.exists():
-        return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+        with quiet_loading():
+            return AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
     from peft import AutoPeftModelForCausalLM
 
     base = json.loads(adapter.read_text())["base_model_name_or_path"]
     has_tokenizer = (path / "tokenizer_config.json").exists()
-    tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
-    return tokenizer, AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype).merge_and_unload()
+    with quiet_loading():
+        tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
+        return tokenizer, AutoPeftModelForCausalLM.from_pretrained(path, dtype=dtype).merge_and_unload()
 
 
 # ---- the plain path: the reference the fast path is tested against -------------------
@@ -192,8 +218,8 @@ def plain_generate(model, prompts: list[list[int]], requests: list[GenerationReq
     cache = None
     while active:
         output = model(input_ids=ids, attention_mask=mask, position_ids=position,
-                       past_key_values=cache, use_cache=True, logits_to_keep=1)
-        cache = output.past_key_values
+                       **with_cache(model, cache), use_cache=True, logits_to_keep=1)
+        cache = cache_of(model, output)
         logits = output.logits[:, -1, :].float().cpu()  # [B, V]
         tokens, token_logprobs = sample_tokens(logits[active], [requests[i] for i in active], [generators[i] for i in active])
         for i, token, logprob in zip(active, tokens, token_logprobs):

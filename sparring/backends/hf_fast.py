@@ -28,6 +28,7 @@ from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from sparring.backends.base import GenerationRequest
+from sparring.backends.hf_compat import cache_of, with_cache
 from sparring.backends.padding import left_pad, positions
 from sparring.backends.sampling import sample_tokens
 
@@ -188,8 +189,8 @@ class FastPath:
             step = torch.tensor(tokens, device=self.device).unsqueeze(1)  # [R, 1]
             mask[:, :, :, cache.get_seq_length()] = 0  # the column this token's keys go to
             output = model(input_ids=step, attention_mask=mask, position_ids=next_position,
-                           past_key_values=cache, use_cache=True)
-            cache, next_position = output.past_key_values, next_position + 1
+                           **with_cache(model, cache), use_cache=True)
+            cache, next_position = cache_of(model, output), next_position + 1
             logits = output.logits[:, -1, :].float().cpu()
         return list(zip(sampled, logprobs))
 
@@ -233,7 +234,7 @@ class FastPath:
             columns = group_mask.sort(dim=1, stable=True).indices
             columns = torch.cat([columns.new_zeros((len(rows), max(0, width - columns.shape[1]))), columns], dim=1)[:, -width:]
             index = torch.tensor(rows, device=self.device)
-            for layer_index, layer in enumerate(output.past_key_values.layers):
+            for layer_index, layer in enumerate(cache_of(model, output).layers):
                 kv_heads, head_dim = layer.keys.shape[1], layer.keys.shape[3]
                 if len(buffers) <= layer_index:  # [B, kv heads, width + room, head dim]
                     size = (batch, kv_heads, width + room, head_dim)
@@ -271,7 +272,7 @@ class FastPath:
             cache, mask = None, tail_mask
         lengths = torch.tensor([[length] for _, length in prefixes], device=ids.device)
         output = model(input_ids=ids, attention_mask=mask, position_ids=lengths + positions(tail_mask),
-                       past_key_values=cache, use_cache=True, logits_to_keep=keep)
+                       **with_cache(model, cache), use_cache=True, logits_to_keep=keep)
         return output, ids, mask
 
     # ---- scoring -----------------------------------------------------------------
@@ -370,8 +371,8 @@ class FastPath:
             cache = DynamicCache(ddp_cache_data=self._head_cache(model, base).layers) if base else None
             ids = torch.tensor([head[len(base) :]], device=self.device)
             position = torch.arange(len(base), len(head), device=self.device).unsqueeze(0)
-            cache = model(input_ids=ids, position_ids=position, past_key_values=cache,
-                          use_cache=True, logits_to_keep=1).past_key_values
+            cache = cache_of(model, model(input_ids=ids, position_ids=position, **with_cache(model, cache),
+                                          use_cache=True, logits_to_keep=1))
             prefix = _Prefix(list(head), [(layer.keys, layer.values) for layer in cache.layers])
             if len(self._head_caches) >= _HEADS_KEPT:  # drop the least recently used, never the shared head
                 shared = tuple(self._prefix_ids)

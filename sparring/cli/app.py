@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -24,10 +26,20 @@ console = Console()
 _NO_MODEL = {"games", "agents", "show", "export", "curves", "report"}
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"sparring {version('sparring')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def settings(
     ctx: typer.Context,
     threads: int = typer.Option(0, "--threads", help="CPU threads for models; 0 picks the cores free now."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="Print the installed sparring version and exit."),
 ) -> None:
     """Process-wide settings, chosen once here for every command."""
     if ctx.invoked_subcommand not in _NO_MODEL:
@@ -67,15 +79,65 @@ def run(argv: list[str]) -> None:
     """Run the command line on `argv`: errors meant for people are printed without a
     traceback."""
     try:
-        app(args=spread_multi_options(argv), prog_name="sparring")
+        command = typer.main.get_command(app)
+        _literal_help(command)
+        command(args=spread_multi_options(argv), prog_name="sparring")
     except SparringError as exc:
         Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}")
         sys.exit(2)
 
 
+def _literal_help(command) -> None:
+    """Help is plain text, but typer reads it as rich markup, where a `[default: 16]`
+    written in an option's help is a tag and vanishes: escape every command's and
+    option's help so it shows as written."""
+    for item in (command, *command.params):
+        if getattr(item, "help", None):
+            item.help = escape(item.help)
+    for sub in getattr(command, "commands", {}).values():
+        _literal_help(sub)
+
+
 def default_run_dir(kind: str) -> str:
-    """Where a run goes when no --out is given: runs/<kind>-<time>."""
-    return f"runs/{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    """Where a run goes when no --out is given: runs/<kind>-<date>-<time>-<microseconds>,
+    made here, empty and exclusively (a short random suffix where the name is taken),
+    so two runs started at once never share a directory."""
+    now = time.time()
+    name = f"{kind}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now % 1 * 1e6):06d}"
+    path = Path("runs") / name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                path.mkdir()
+                return str(path)
+            except FileExistsError:
+                path = Path("runs") / f"{name}-{secrets.token_hex(3)}"
+    except OSError as exc:
+        raise SparringError(f"cannot make a run directory under {Path('runs').absolute()} ({exc.strerror or exc}): "
+                            "give --out DIR in a place you can write to") from None
+
+
+def check_output_file(path: Path, force: bool) -> None:
+    """Refuse to write `path` over a run store (never, even with --force), a
+    directory, or an existing file unless `force`."""
+    from sparring.store import DB_NAME
+
+    if path.is_dir():
+        raise SparringError(f"{path} is a directory: give a file path, e.g. {path / 'matches.jsonl'}")
+    if path.name.startswith(DB_NAME) or _is_sqlite(path):
+        raise SparringError(f"{path} is a run store (SQLite): nothing writes over one, not even with --force. "
+                            "Choose another output file")
+    if path.exists() and not force:
+        raise SparringError(f"{path} exists: give --force to replace it, or choose another output file")
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def progress_bar(disable: bool = False) -> Progress:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sparring.arena.match import InvalidMoveRule
 from sparring.errors import SparringError
@@ -28,7 +28,12 @@ class PlayConfig:
     concurrency: int = 32
     """Matches played at once in lockstep (the batch size a model sees)."""
     invalid: InvalidMoveRule = field(default_factory=InvalidMoveRule)
-    """What an invalid answer costs: retries, then forfeit or a random move."""
+    """What an invalid answer costs: retries, then forfeit or a random move. The
+    flags' names are keys too: `retries: 0` is `invalid: {retries: 0}`."""
+
+    # flag name -> (field, key in it): flags that set one key of a nested field
+    flag_keys: ClassVar[dict[str, tuple[str, str]]] = {
+        "retries": ("invalid", "retries"), "on_invalid": ("invalid", "then"), "penalty": ("invalid", "penalty")}
 
     def __post_init__(self):
         if self.games < 1:
@@ -39,29 +44,59 @@ class PlayConfig:
             raise SparringError("give the players, e.g. --players smollm2 random")
 
 
-def load_config(cls: type, yaml_path: Path | None, overrides: dict[str, Any]):
-    """Build `cls` from an optional YAML file, then flags that were given (not None)."""
-    import pydantic
-    import yaml
+@dataclass
+class TournamentConfig:
+    game: str
+    """Game reference."""
+    agents: list[str]
+    """The field, e.g. [smollm2, random, cfr, always_bet]."""
+    games: int = 100
+    """Matches per pairing (even: seats swap evenly)."""
+    mode: str = "round_robin"
+    """round_robin, or gauntlet (the first agent against each other)."""
+    seed: int = 0
+    """Run seed."""
+    out: str | None = None
+    """Run directory; default runs/tournament-<game>-<time>. An existing one with the
+    same plan is continued."""
+    bootstrap: int = 1000
+    """Bootstrap resamples for the rating intervals."""
 
-    values: dict[str, Any] = {}
-    if yaml_path is not None:
-        try:
-            loaded = yaml.safe_load(Path(yaml_path).read_text())
-        except FileNotFoundError:
-            raise SparringError(f"config file {yaml_path} does not exist") from None
-        except yaml.YAMLError as exc:
-            raise SparringError(f"config file {yaml_path} is not valid YAML: {exc}") from None
-        if loaded is None:
-            loaded = {}
-        if not isinstance(loaded, dict):
-            raise SparringError(f"config file {yaml_path} must be a mapping of option: value")
-        values.update(loaded)
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    def __post_init__(self):
+        if self.bootstrap < 1:
+            raise SparringError(f"bootstrap must be at least 1, got {self.bootstrap}")
+
+
+# A config file is a few lines; a cap keeps a wrong file (a data set, /dev/zero) from
+# running for minutes and filling memory (a 30 MB YAML took 4.4 GB).
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def load_config(cls: type, yaml_path: Path | None, overrides: dict[str, Any]):
+    """Build `cls` from an optional YAML file, then flags that were given (not None).
+    Keys are the fields of `cls`; a flag's name (`games-per-step`, `retries`) is also
+    a key, the same as the field it sets."""
+    return build_config(cls, config_values(cls, yaml_path, overrides))
+
+
+def config_values(cls: type, yaml_path: Path | None, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The options given, as `cls`'s fields: the YAML file's, then the flags given."""
+    values = _flag_keys_nested(cls, read_config_file(yaml_path)) if yaml_path is not None else {}
+    for key, value in _flag_keys_nested(cls, {k: v for k, v in overrides.items() if v is not None}).items():
+        both = isinstance(value, dict) and isinstance(values.get(key), dict)
+        values[key] = {**values[key], **value} if both else value  # a flag sets one key of a nested field
+    return values
+
+
+def build_config(cls: type, values: dict[str, Any]):
+    """`cls` from option values, each checked, with one message naming every problem."""
+    import pydantic
+
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise SparringError(f"unknown option(s) {', '.join(unknown)}: known options are {', '.join(sorted(known))}")
+        keys = sorted(known | set(getattr(cls, "flag_keys", {})))
+        raise SparringError(f"unknown option(s) {', '.join(unknown)}: known options are {', '.join(keys)}")
     try:
         return pydantic.TypeAdapter(cls).validate_python(values)
     except pydantic.ValidationError as exc:
@@ -69,6 +104,54 @@ def load_config(cls: type, yaml_path: Path | None, overrides: dict[str, Any]):
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()
         )
         raise SparringError(f"bad config: {problems}") from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A YAML mapping of option: value from a UTF-8 file of at most MAX_CONFIG_BYTES."""
+    import yaml
+
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    except FileNotFoundError:
+        raise SparringError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise SparringError(f"config file {path} is a directory: give a YAML file") from None
+    except OSError as exc:
+        raise SparringError(f"cannot read config file {path} ({exc.strerror or exc})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise SparringError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1000} kB: a config is a "
+                            "YAML mapping of a few options; check the file name")
+    try:
+        loaded = yaml.safe_load(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise SparringError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        raise SparringError(f"config file {path} is not valid YAML: {exc}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise SparringError(f"config file {path} must be a mapping of option: value")
+    return loaded
+
+
+def _flag_keys_nested(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    """Keys spelled as flags (dashes, or a flag that sets one key of a nested field)
+    as the fields they set."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        key = str(key).replace("-", "_")
+        if key in getattr(cls, "flag_keys", {}):
+            parent, child = cls.flag_keys[key]
+            nested = out.setdefault(parent, {})
+            if not isinstance(nested, dict):
+                raise SparringError(f"{parent} must be a mapping, e.g. {parent}: {{{child}: ...}}")
+            nested[child] = value
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**value, **out[key]}  # keys given as flags win over the field's own mapping
+        else:
+            out[key] = value
+    return out
 
 
 def config_dict(config) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sparring.cli.app import app, console, default_run_dir, progress_bar
+from sparring.cli.app import app, check_output_file, console, default_run_dir, progress_bar
+from sparring.display import visible
 from sparring.errors import SparringError
 
 
@@ -59,12 +60,12 @@ def play(
     players: Optional[list[str]] = typer.Option(None, "--players", "-p", help="One agent per seat, e.g. --players smollm2 random."),
     n_games: Optional[int] = typer.Option(None, "--games", "-n", help="Number of matches [default: 16]."),
     seed: Optional[int] = typer.Option(None, help="Run seed [default: 0]."),
-    out: Optional[str] = typer.Option(None, help="Run directory [default: runs/<game>-<time>]; an existing run with the same config is continued."),
+    out: Optional[str] = typer.Option(None, help="Run directory, new or empty [default: runs/<game>-<time>]; an existing play run with the same config is continued, or extended by more --games."),
     concurrency: Optional[int] = typer.Option(None, help="Matches played at once in lockstep [default: 32]."),
     retries: Optional[int] = typer.Option(None, help="Times an invalid answer is retried with feedback [default: 1]."),
     on_invalid: Optional[str] = typer.Option(None, help="After the retries: forfeit or random [default: forfeit]."),
     penalty: Optional[float] = typer.Option(None, help="The forfeiting player's return [default: -1]."),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with these options; flags override it."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with these options (the flags' names, or PlayConfig's fields: retries or invalid.retries); flags override it."),
 ) -> None:
     """Play matches between agents and store every turn.
 
@@ -73,10 +74,8 @@ def play(
     """
     from sparring.cli.config import PlayConfig, load_config
 
-    invalid = {k: v for k, v in (("retries", retries), ("then", on_invalid), ("penalty", penalty)) if v is not None}
-    overrides = {"game": game, "players": players, "games": n_games, "seed": seed, "out": out, "concurrency": concurrency}
-    if invalid:
-        overrides["invalid"] = invalid
+    overrides = {"game": game, "players": players, "games": n_games, "seed": seed, "out": out,
+                 "concurrency": concurrency, "retries": retries, "on_invalid": on_invalid, "penalty": penalty}
     if config is None and (game is None or not players):
         raise SparringError("give a game and players, e.g. sparring play tictactoe --players smollm2 random")
     run_play(load_config(PlayConfig, config, overrides))
@@ -98,7 +97,7 @@ def run_play(config) -> Path:
             raise SparringError(f"{game.spec.name} needs {game.spec.players} players, got {len(seat_agents)}: give one --players entry per seat")
         run_dir = Path(config.out or default_run_dir(game.spec.id))
         store = RunStore(run_dir, create=True)
-        store.start(config_dict(config))
+        store.start(config_dict(config), kind="play", growable=("games",))  # more games extend the run
         done = store.finished_indices()
         todo = [i for i in range(config.games) if i not in done]
         if done:
@@ -138,7 +137,8 @@ def print_results(store, backend_stats: dict | None = None) -> None:
         return
     table = Table(title=f"{matches[0].game}: {len(matches)} matches")
     for column in ("agent", "games", "win", "draw", "loss", "mean return (95% CI)", "invalid answers", "forfeits"):
-        table.add_column(column, justify="left" if column == "agent" else "right")
+        # fold, never cut: piped output is 80 columns and names may differ only at their ends
+        table.add_column(column, justify="left" if column == "agent" else "right", overflow="fold")
     answers_by_agent = store.answers_by_agent()
     for s in summarize(matches):
         mean, half = s.mean_return
@@ -162,56 +162,104 @@ def show(
     match: Optional[int] = typer.Option(None, "--match", "-m", help="Replay this match: views, model text, actions."),
     views: bool = typer.Option(True, help="Show each player's view before their move."),
 ) -> None:
-    """Summarise a run, or replay one of its matches."""
+    """Summarise a run (results, a tournament's ratings, benchmark scores), or replay
+    one of its matches."""
     from sparring.store import RunStore
 
     store = RunStore(run_dir)
     if match is None:
-        print_results(store, store.get_meta("backend_stats"))
+        _summarise(store, run_dir)
         return
     info = store.match(match)
     if info is None:
         indices = sorted(store.finished_indices())
         hint = f"stored matches are {indices[0]}..{indices[-1]}" if indices else "the run has no finished match"
         raise SparringError(f"no match {match} in {run_dir}: {hint}")
-    console.print(Panel(f"match {match} of {escape(info.game)}, seed {info.seed}\nseats: "
-                        + ", ".join(f"{i + 1}: {escape(a)}" for i, a in enumerate(info.seats))))
+    console.print(Panel(Text(f"match {match} of {visible(info.game)}, seed {info.seed}\nseats: "
+                             + ", ".join(f"{i + 1}: {visible(a)}" for i, a in enumerate(info.seats)))))
+    rejected: str | None = None  # why the last attempt at this decision was rejected
     for turn in store.turns(match):
-        console.print(Text(f"Player {turn.seat + 1} ({turn.agent})", style="bold"))
-        if views and turn.view:
-            console.print(Text(turn.view, style="dim"))
-        if turn.choice.completion is not None:
-            console.print(Text("model: ", style="cyan") + Text(turn.choice.completion))
-        if turn.choice.message:
-            console.print(Text("message: ", style="magenta") + Text(turn.choice.message))
-        if turn.valid:
-            tag = " (random move after invalid answers)" if turn.forced else ""
-            console.print(Text(f"-> plays {turn.action_name}{tag}", style="green"))
-        else:
-            console.print(Text(f"-> invalid: {turn.reason}", style="red"))
-        console.print()
+        _replay_turn(turn, rejected if turn.attempt and not turn.forced else None, views)
+        rejected = turn.reason if not turn.valid else None
     returns = ", ".join(f"Player {i + 1}: {r:+g}" for i, r in enumerate(info.returns))
     forfeit = f" (Player {info.forfeit_by + 1} forfeited)" if info.forfeit_by is not None else ""
     console.print(Panel(f"returns: {returns}{forfeit}"))
+
+
+def _summarise(store, run_dir: Path) -> None:
+    """What `show` prints for a whole run: its matches' results, a tournament's payoff
+    matrix and ratings, and its benchmark scores, as far as the run holds them."""
+    from sparring.eval.benchmarks.report import BenchmarkReport
+    from sparring.eval.report import tournament_field, tournament_ratings
+
+    matches, plan = store.matches(), store.get_meta("tournament")
+    benchmarks = store.get_meta("benchmark")
+    benchmarks = [benchmarks] if isinstance(benchmarks, dict) else list(benchmarks or [])
+    if matches or not benchmarks:
+        print_results(store, store.get_meta("backend_stats"))
+    if plan is not None and matches:
+        from sparring.cli.compete import print_ratings
+
+        played, agents = tournament_field(plan, matches)
+        _, ratings, notes = tournament_ratings(plan, played, agents, bootstrap=_SHOW_BOOTSTRAP)
+        if ratings is not None:
+            print_ratings(ratings)
+        for note in notes:
+            console.print(Text(f"note: {visible(note)}"))
+    for stored in benchmarks:
+        console.print(Text(visible(BenchmarkReport.from_dict(stored).table())))
+    if matches or benchmarks:
+        console.print(f"a full report with plots: sparring report {escape(str(run_dir))}")
+
+
+_SHOW_BOOTSTRAP = 200  # resamples for the rating intervals `show` prints (`report` takes --bootstrap)
+
+
+def _replay_turn(turn, rejected: str | None, views: bool) -> None:
+    """One attempt of a replay: who moved, the view, what the agent wrote, the
+    feedback a retry was given, and what came of it. Everything an agent or model
+    wrote is drawn with its control characters visible (`visible`), never obeyed."""
+    from sparring.agents.llm import retry_feedback
+
+    attempt = f", attempt {turn.attempt + 1}" if turn.attempt and not turn.forced else ""
+    console.print(Text(f"Player {turn.seat + 1} ({visible(turn.agent)}){attempt}", style="bold"))
+    if views and turn.view:
+        console.print(Text(visible(turn.view), style="dim"))
+    if rejected is not None:
+        console.print(Text("feedback: ", style="yellow") + Text(visible(retry_feedback(rejected))))
+    if turn.choice.completion is not None:
+        console.print(Text("model: ", style="cyan") + Text(visible(turn.choice.completion)))
+    if turn.choice.message:
+        console.print(Text("message: ", style="magenta") + Text(visible(turn.choice.message)))
+    if turn.valid:
+        tag = " (random move after invalid answers)" if turn.forced else ""
+        console.print(Text(f"-> plays {visible(turn.action_name or '')}{tag}", style="green"))
+    else:
+        console.print(Text(f"-> invalid: {visible(turn.reason or '')}", style="red"))
+    console.print()
 
 
 @app.command()
 def export(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     format: str = typer.Option("jsonl", help="jsonl (one match per line) or parquet (one turn per row)."),
-    to: Optional[Path] = typer.Option(None, help="Output file [default: RUN_DIR/matches.jsonl or turns.parquet]."),
+    to: Optional[Path] = typer.Option(None, help="Output file [default: RUN_DIR/matches.jsonl or turns.parquet, replaced by a new export]."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing --to file (never a run store)."),
 ) -> None:
     """Export a run's matches and turns."""
     from sparring.store import RunStore
 
-    store = RunStore(run_dir)
-    if format == "jsonl":
-        path = to or run_dir / "matches.jsonl"
-        n = store.export_jsonl(path)
-        console.print(f"wrote {n} matches to {path}")
-    elif format == "parquet":
-        path = to or run_dir / "turns.parquet"
-        n = store.export_parquet(path)
-        console.print(f"wrote {n} turns to {path}")
-    else:
+    defaults = {"jsonl": ("matches.jsonl", "matches"), "parquet": ("turns.parquet", "turns")}
+    if format not in defaults:
         raise SparringError(f"format '{format}' unknown: use jsonl or parquet")
+    name, unit = defaults[format]
+    path = to or run_dir / name
+    check_output_file(path, force=force or to is None)  # the default file is export's own
+    store = RunStore(run_dir)
+    try:
+        n = store.export_jsonl(path) if format == "jsonl" else store.export_parquet(path)
+    except OSError as exc:
+        raise SparringError(f"cannot write {path} ({exc.strerror or exc}): choose another --to") from None
+    finally:
+        store.close()
+    console.print(f"wrote {n} {unit} to {path}")

@@ -1,6 +1,7 @@
 """One report as two documents built side by side, a self-contained HTML page and a
 markdown summary carrying the same tables and figures. Every string given to them
-is data and is escaped here: `html.escape` in the page, fenced code in the markdown.
+is data and is escaped here: `html.escape` in the page, fenced code in the markdown,
+and its control characters (terminal escape sequences) drawn, not kept (`visible`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sparring.display import visible
 from sparring.records import MatchRecord, Turn
 
 _CSS = """
@@ -138,18 +140,20 @@ class Document:
 
 
 def _h(text: Any) -> str:
-    return html.escape(str(text), quote=True)
+    return html.escape(visible(str(text)), quote=True)
 
 
 def _md(text: Any) -> str:
     """Data as markdown text: HTML escaped (markdown renderers pass raw HTML through),
     table pipes escaped, one line."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+    return html.escape(visible(str(text)), quote=False).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def _fence(text: str) -> str:
     """A fenced code block longer than any run of backticks in `text`, so model text
-    can never close it and turn into markdown or HTML."""
+    can never close it and turn into markdown or HTML; its control characters are
+    drawn, so printing the file obeys none of them."""
+    text = visible(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}text\n{text}\n{fence}"

@@ -150,12 +150,32 @@ def _results_section(doc: Document, store: RunStore, matches: list[MatchRecord],
     doc.figure(fig, "returns.png", "mean return per agent with 95% intervals")
 
 
+def tournament_field(plan: dict, matches: list[MatchRecord]) -> tuple[list[MatchRecord], list[str]]:
+    """The finished matches of a stored tournament plan (meta "tournament") and the
+    agents that played them, in the plan's order."""
+    played = [m for m in matches if m.index < planned_matches(plan)]
+    seen = {a for m in played for a in m.seats}
+    return played, [a for a in plan["agents"] if a in seen]
+
+
+def tournament_ratings(plan: dict, played: list[MatchRecord], agents: list[str],
+                       bootstrap: int) -> tuple[GameSpec | None, Ratings | None, list[str]]:
+    """The installed spec of a stored tournament's game, every rating of its finished
+    matches, and notes saying what was left out and why."""
+    spec, spec_note = _spec(plan["game"])
+    notes = [spec_note] if spec_note else []
+    if spec is None or len(agents) < 2:
+        return spec, None, notes
+    try:
+        return spec, rate(played, spec, agents, bootstrap=bootstrap, seed=plan.get("seed", 0)), notes
+    except SparringError as exc:
+        return spec, None, notes + [f"ratings left out: {exc}"]
+
+
 def _tournament_section(doc: Document, plan: dict, matches: list[MatchRecord], bootstrap: int) -> None:
     doc.heading("Tournament")
     total = planned_matches(plan)
-    played = [m for m in matches if m.index < total]
-    seen = {a for m in played for a in m.seats}
-    agents = [a for a in plan["agents"] if a in seen]
+    played, agents = tournament_field(plan, matches)
     doc.text(f"{plan['mode'].replace('_', ' ')} of {', '.join(plan['agents'])} in {plan['game']}, "
              f"{plan['games_per_pair']} matches per pairing with seats swapped evenly: "
              f"{len(played)} of {total} matches finished.")
@@ -166,15 +186,9 @@ def _tournament_section(doc: Document, plan: dict, matches: list[MatchRecord], b
     if len(agents) < 2:
         doc.note("fewer than two agents have finished matches: no payoff matrix or ratings yet.")
         return
-    spec, spec_note = _spec(plan["game"])
-    if spec_note:
-        doc.note(spec_note)
-    ratings: Ratings | None = None
-    if spec is not None:
-        try:
-            ratings = rate(played, spec, agents, bootstrap=bootstrap, seed=plan.get("seed", 0))
-        except SparringError as exc:
-            doc.note(f"ratings left out: {exc}")
+    spec, ratings, notes = tournament_ratings(plan, played, agents, bootstrap)
+    for note in notes:
+        doc.note(note)
     payoff = ratings.payoff if ratings is not None else payoff_matrix(played, agents)
 
     doc.heading("Payoff matrix", 3)

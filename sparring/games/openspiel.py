@@ -9,8 +9,12 @@ any other OpenSpiel game a generic view built from OpenSpiel's own strings.
 
 from __future__ import annotations
 
+import os
 import random
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pyspiel
 
@@ -140,8 +144,9 @@ class OpenSpielGame:
 
 
 def load_openspiel(text: str) -> pyspiel.Game:
-    """Load `name(params)` with pyspiel, simultaneous games as turn-based; any
-    failure becomes a SparringError that says what to do."""
+    """Load `name(params)` with pyspiel, simultaneous games as turn-based, and build
+    its first position; any failure becomes a SparringError that names the game and
+    the parameters OpenSpiel rejected, and says what to do."""
     name, params = parse_ref(text)
     if name not in pyspiel.registered_names():
         close = [n for n in pyspiel.registered_names() if name[:4] and name[:4] in n][:8]
@@ -151,25 +156,122 @@ def load_openspiel(text: str) -> pyspiel.Game:
             f"goofspiel(num_cards=4). List all with: {_LIST_NAMES_HINT}"
         )
     os_params = {k: (str(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()}
+    with _quiet_native_stderr():
+        default = _default_game(name)
+        refused = _refused_values(name, os_params, default)
+        if refused:
+            raise SparringError(f"OpenSpiel cannot play {name} with {refused}. {_parameters_text(name, default)}")
+        if default is not None:  # OpenSpiel takes no whole number for a real parameter
+            reals = {k for k, v in default.get_parameters().items() if isinstance(v, float)}
+            os_params = {k: float(v) if k in reals else v for k, v in os_params.items()}
+        try:
+            return _load_playable(name, os_params)
+        except _OPENSPIEL_ERRORS as exc:
+            raise SparringError(_rejected(name, os_params, exc, default)) from None
+
+
+@contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """OpenSpiel's C++ prints every error it raises to the process's stderr first;
+    the SparringError says it once, with what to do, so that copy goes nowhere."""
+    sys.stderr.flush()
+    saved, sink = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
-        game = pyspiel.load_game(name, os_params)
-        if game.get_type().dynamics == pyspiel.GameType.Dynamics.SIMULTANEOUS:
-            game = pyspiel.load_game_as_turn_based(name, os_params)
-    except (pyspiel.SpielError, RuntimeError, TypeError, ValueError) as exc:
-        known = ", ".join(sorted(pyspiel.load_game(name).get_parameters())) if _loads(name) else "?"
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise SparringError(
-            f"OpenSpiel rejected the parameters of '{text}': {first_line}. "
-            f"Parameters of {name}: {known}; write them as {name}(key=value,...)."
-        ) from None
+        os.dup2(sink, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(sink)
+
+
+# What OpenSpiel raises for parameters it refuses: its own checks (SpielError), C++
+# exceptions pybind11 translates (std::length_error -> ValueError, bad_alloc ->
+# MemoryError, out_of_range -> IndexError), and pybind11's type errors.
+_OPENSPIEL_ERRORS = (pyspiel.SpielError, RuntimeError, TypeError, ValueError, MemoryError, IndexError, OverflowError)
+
+
+def _default_game(name: str) -> pyspiel.Game | None:
+    try:
+        return pyspiel.load_game(name)
+    except _OPENSPIEL_ERRORS:
+        return None
+
+
+def _refused_values(name: str, os_params: dict, default: pyspiel.Game | None) -> str | None:
+    """The first parameter whose value cannot be right, judged from the default game
+    before OpenSpiel's C++ sees it: an unknown name, another kind of value than the
+    default's, a seat count outside the game's range, or a count (a whole number
+    whose default is positive: cards, dice, rows) below 1. Some games read a
+    negative count before checking it (goofspiel(num_cards=-1) corrupts memory and
+    may abort the process later), so these never reach OpenSpiel."""
+    if default is None:
+        return None
+    defaults, gtype = default.get_parameters(), default.get_type()
+    for key, value in os_params.items():
+        if key not in defaults:
+            return f"{key}={value!r}: it has no parameter '{key}'"
+        wanted = defaults[key]
+        if not _same_kind(value, wanted):
+            return f"{key}={value!r}: it takes {type(wanted).__name__} values, like its default {wanted!r}"
+        if key == "players" and not gtype.min_num_players <= value <= gtype.max_num_players:
+            return f"players={value}: it seats {gtype.min_num_players} to {gtype.max_num_players} players"
+        if type(wanted) is int and wanted > 0 and value < 1:
+            return f"{key}={value}: it counts something (default {wanted}) and must be at least 1"
+    return None
+
+
+def _same_kind(value, wanted) -> bool:
+    """Whether `value` can stand for a parameter whose default is `wanted`; a whole
+    number stands for a real one."""
+    if isinstance(wanted, bool) or isinstance(value, bool):
+        return isinstance(wanted, bool) and isinstance(value, bool)
+    if isinstance(wanted, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(wanted))
+
+
+def _load_playable(name: str, os_params: dict) -> pyspiel.Game:
+    """The game, checked to reach its first decision: many games check their
+    parameters only when a state is built, which would fail the first match after
+    the run began."""
+    game = pyspiel.load_game(name, os_params)
+    if game.get_type().dynamics == pyspiel.GameType.Dynamics.SIMULTANEOUS:
+        game = pyspiel.load_game_as_turn_based(name, os_params)
+    state = game.new_initial_state()
+    while state.is_chance_node():
+        state.apply_action(state.chance_outcomes()[0][0])
+    if not state.is_terminal():
+        for action in state.legal_actions():
+            state.action_to_string(state.current_player(), action)
     return game
 
 
-def _loads(name: str) -> bool:
+def _rejected(name: str, os_params: dict, exc: BaseException, default: pyspiel.Game | None) -> str:
+    """The message for parameters OpenSpiel refused: its reason and the game's
+    parameters with their defaults. Where several were given and OpenSpiel's own
+    check refused them (a SpielError, a clean refusal), each is tried alone to name
+    the one at fault."""
+    culprits = list(os_params)
+    if isinstance(exc, pyspiel.SpielError) and len(os_params) > 1:
+        culprits = [k for k in os_params if not _playable(name, {k: os_params[k]})] or culprits
+    given = ", ".join(f"{k}={os_params[k]!r}" for k in culprits) or "its default parameters"
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = re.sub(r"^\S+\.cc:\d+\s+", "", reason)  # the C++ source line of the check tells a user nothing
+    return f"OpenSpiel cannot play {name} with {given} ({reason}). {_parameters_text(name, default)}"
+
+
+def _parameters_text(name: str, default: pyspiel.Game | None) -> str:
+    defaults = default.get_parameters() if default is not None else {}
+    known = ", ".join(f"{k} (default {v!r})" for k, v in sorted(defaults.items())) or "none"
+    return f"Parameters of {name}: {known}; write them as openspiel:{name}(key=value,...)."
+
+
+def _playable(name: str, os_params: dict) -> bool:
     try:
-        pyspiel.load_game(name)
+        _load_playable(name, os_params)
         return True
-    except pyspiel.SpielError:
+    except _OPENSPIEL_ERRORS:
         return False
 
 

@@ -8,6 +8,7 @@ a generic text view.
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from functools import cache
 from types import ModuleType
@@ -84,6 +85,14 @@ def make_game(ref: str) -> Game:
             f"{module.SPEC.version} is installed: drop '@{version}' or install the "
             "sparring release that had it."
         )
+    accepted = list(inspect.signature(module.make).parameters)
+    unknown = [key for key in params if key not in accepted]
+    if unknown:
+        takes = f"its parameters are {', '.join(accepted)}" if accepted else "it takes none"
+        os_game = getattr(module.make(), "os_game", None)  # the OpenSpiel game under it, if any
+        variants = (f"; for OpenSpiel's variants of it write openspiel:{os_game.get_type().short_name}(key=value,...)"
+                    if os_game is not None else "")
+        raise SparringError(f"bad parameters for {name}: no parameter {', '.join(map(repr, unknown))}; {takes}{variants}")
     try:
         return module.make(**params)
     except TypeError as exc:

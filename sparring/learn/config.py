@@ -21,8 +21,10 @@ from sparring.refs import parse_ref
 
 # Fields a resumed run may change; any other difference makes the checkpoint's
 # optimizer state, baselines or pool meaningless for the new settings.
-RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "device", "eval_games",
-                               "eval_exploitability", "exploitability_samples", "tensorboard"})
+# Evaluation draws its own seeds and feeds nothing back into training, so its
+# settings may change too.
+RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "device", "eval_games", "eval_every",
+                               "eval_opponents", "eval_exploitability", "exploitability_samples", "tensorboard"})
 # Fields added after runs were first saved, and the value an older run's config means.
 LATER_FIELDS = {"games": lambda stored: [stored.get("game")], "game_weights": lambda stored: [],
                 "pool_sampling": lambda stored: "uniform", "magnet_coef": lambda stored: 0.0,
@@ -280,13 +282,28 @@ def check_resumable(stored: dict | None, config: dict, run_dir: Path) -> None:
     since removed are ignored)."""
     if stored is None:
         raise SparringError(f"{run_dir} has checkpoints but no training config: it was not written by sparring train")
-    stored = {**{k: implied(stored) for k, implied in LATER_FIELDS.items()}, **stored}
+    stored = with_later_fields(stored)
     differ = sorted(k for k in config if k not in RESUMABLE_CHANGES and stored.get(k) != config[k])
     if differ:
         shown = ", ".join(f"{k} ({stored.get(k)!r} there, {config.get(k)!r} now)" for k in differ)
         raise SparringError(
-            f"cannot resume {run_dir}: its run used other settings for {shown}. Repeat the original settings "
-            f"(only {', '.join(sorted(RESUMABLE_CHANGES))} may change), or start a new run with out=DIR"
+            f"cannot resume {run_dir}: its run used other settings for {shown}, and these cannot change in a "
+            f"resumed run. Leave them out (sparring train --resume takes the run's own settings); only "
+            f"{', '.join(sorted(RESUMABLE_CHANGES - {'out', 'resume'}))} may change. Or start a new run with out=DIR"
         )
 
 
+def with_later_fields(stored: dict) -> dict:
+    """A stored config with the fields added since it was saved, as that run meant them."""
+    return {**{k: implied(stored) for k, implied in LATER_FIELDS.items()}, **stored}
+
+
+def resumed_settings(stored: dict, given: dict[str, Any], run_dir: str) -> dict[str, Any]:
+    """The settings a resumed run continues with: the stored ones (fields since
+    removed dropped), and the options `given` again on top; the trainer's
+    `check_resumable` refuses any of those that may not change."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)} - {"out", "resume"}
+    settings = {k: v for k, v in with_later_fields(stored).items() if k in known}
+    if "game" in given or "games" in given:  # one spelling of the games, compared as to_dict spells them
+        settings.pop("game", None), settings.pop("games", None)
+    return {**settings, **given, "resume": str(run_dir)}

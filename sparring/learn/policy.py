@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from sparring.backends.hf import HFBackend, HFConfig
+from sparring.backends.hf_compat import quiet_loading
 from sparring.errors import SparringError
 
 
@@ -29,6 +30,7 @@ def add_lora(model, r: int, alpha: int, targets: tuple[str, ...]):
 
     lora_target_check(model, targets)
     lora = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(targets), task_type="CAUSAL_LM")
-    model = get_peft_model(model, lora)
+    with quiet_loading():  # peft reads the deprecated is_gradient_checkpointing while it wraps
+        model = get_peft_model(model, lora)
     model.eval()  # no dropout anywhere: sampling and training see the same function
     return model

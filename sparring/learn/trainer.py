@@ -86,6 +86,7 @@ class Trainer:
             )
         self.exploitability_game = measurable_game(config.game_refs, config.eval_exploitability)
         self.store = RunStore(self.run_dir, create=True)
+        self.store.claim("train")  # before any work: a play or tournament run refuses
         if latest is not None:
             check_resumable(self.store.get_meta("train_config"), config.to_dict(), self.run_dir)
         self.config = config
@@ -344,16 +345,8 @@ class Trainer:
     def _log_step(self, m: dict[str, Any]) -> None:
         self.store.write_train_step(m["step"], m)
         self._scalars({f"train/{k}": v for k, v in _flat(m).items() if k != "step"})
-        returns = " ".join(f"R{role}={v:+.2f}" for role, v in m["mean_return"].items())
-        one_game = len(self.config.game_refs) == 1
-        base = " ".join(f"b{k.split(':')[-1] if one_game else '[' + k + ']'}={v:+.2f}" for k, v in m["baselines"].items())
-        magnet = f"magnet_kl {m['magnet_kl']:.4f} " if self.config.magnet_coef > 0 else ""
-        self._say(
-            f"step {m['step']}: loss {m['loss']:+.4f} {returns} {base} invalid {m['invalid_rate']:.2f} "
-            f"len {m['completion_len']:.1f} H {m['entropy']:.2f} kl {m['kl']:.4f} approx_kl {m['approx_kl']:.4f} "
-            f"clip {m['clip_frac']:.2f} {magnet}lr {m['lr']:.1e} trained {m['trained']}/{m['samples']} "
-            f"gen {m['generate_s']:.1f}s train {m['train_s']:.1f}s"
-        )
+        self._say(step_line(m, one_game=len(self.config.game_refs) == 1,
+                            kl=self.config.kl_coef > 0, magnet=self.config.magnet_coef > 0))
 
     def _scalars(self, values: dict[str, float | None]) -> None:
         if self.tensorboard is not None:
@@ -458,3 +451,42 @@ def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
         elif isinstance(value, (int, float)) and not isinstance(value, bool):
             out[f"{prefix}{key}"] = value
     return out
+
+
+def step_line(m: dict[str, Any], one_game: bool, kl: bool = False, magnet: bool = False) -> str:
+    """What a training step prints, every number named in words: the games played
+    and how they went, then the update. Seats count from 1, as in replays; with
+    several games, returns are pooled over them and baselines are per game and seat.
+    `kl` and `magnet`: show the KL to the initial model and to the magnet."""
+    def per_seat(values: dict[str, float]) -> str:
+        return ", ".join(f"{_seat_label(key, one_game)} {v:+.2f}" for key, v in values.items())
+
+    skipped = m["samples"] - m["trained"]
+    played = [
+        f"step {m['step']}: {m['games']} games, {m['samples']} turns by the policy",
+        f"mean return {per_seat(m['mean_return'])}",
+        f"return baseline {per_seat(m['baselines'])}",
+        f"invalid answers {m['invalid_rate']:.0%}",
+        f"answers {m['completion_len']:.1f} tokens long",
+    ]
+    update = [
+        f"loss {m['loss']:+.4f}",
+        f"trained on {m['trained']} of {m['samples']} turns"
+        + (f" (the other {skipped} had zero advantage)" if skipped else ""),
+        *([f"entropy {m['entropy']:.2f} nats/token"] if math.isfinite(m["entropy"]) else []),
+        *([f"KL to the initial model {m['kl']:.4f}"] if kl else []),
+        *([f"KL to the magnet {m['magnet_kl']:.4f}"] if magnet else []),
+        f"approximate KL of the update {m['approx_kl']:.4f}",
+        f"clipped tokens {m['clip_frac']:.0%}",
+        f"learning rate {m['lr']:.1e}",
+        f"{m['generate_s']:.1f}s playing, {m['train_s']:.1f}s training",
+    ]
+    return "; ".join(played) + "\n  update: " + ", ".join(update)
+
+
+def _seat_label(key: str, one_game: bool) -> str:
+    """A metrics key, "1" or "kuhn_poker:1" (a 0-based seat, with its game), as
+    "seat 2" or "kuhn_poker seat 2"."""
+    game, _, seat = key.rpartition(":")
+    label = f"seat {int(seat) + 1}"
+    return label if one_game or not game else f"{game} {label}"
