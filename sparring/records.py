@@ -75,7 +75,7 @@ class MatchRecord:
     game: str  # game reference with version, e.g. kuhn_poker@1
     seed: int
     seats: tuple[str, ...]  # agent name per seat
-    returns: tuple[float, ...]  # return per seat
+    returns: tuple[float, ...]  # the game's return per seat; a forfeit is the game's loss for the offender
     forfeit_by: int | None  # the seat that forfeited, if any
     invalid: tuple[int, ...]  # rejected answers per seat
     turns: int  # attempts recorded, retries included
@@ -94,13 +94,23 @@ class MatchResult:
     game: str
     seed: int
     seats: tuple[str, ...]
+    # The reward per seat the trainer reads: the game's returns, or for a forfeit the
+    # invalid-move rule's penalty (a shaping of the training reward only).
     returns: tuple[float, ...]
     turns: tuple[Turn, ...]
     forfeit_by: int | None = None
     wall_s: float = 0.0
+    # The game's own result where it differs from `returns`: a forfeit is the game's
+    # loss for the offender and win for the others. None: `returns` is the game's result.
+    game_returns: tuple[float, ...] | None = None
 
     def seat_of(self, agent: str) -> int:
         return self.seats.index(agent)
+
+    @property
+    def scored_returns(self) -> tuple[float, ...]:
+        """The game's result per seat: what results, ratings, benchmarks and the store use."""
+        return self.game_returns if self.game_returns is not None else self.returns
 
     @property
     def record(self) -> MatchRecord:
@@ -108,7 +118,7 @@ class MatchResult:
         for turn in self.turns:
             invalid[turn.seat] += not turn.valid
         return MatchRecord(
-            index=self.index, game=self.game, seed=self.seed, seats=self.seats, returns=self.returns,
+            index=self.index, game=self.game, seed=self.seed, seats=self.seats, returns=self.scored_returns,
             forfeit_by=self.forfeit_by, invalid=tuple(invalid), turns=len(self.turns), wall_s=self.wall_s,
         )
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from sparring.agents.base import Agent, Decision
 from sparring.errors import SparringError
-from sparring.games.core import Game, State
+from sparring.games.core import Game, GameSpec, State
 from sparring.records import Choice, MatchResult, Turn
 
 
@@ -30,9 +30,12 @@ class InvalidMoveRule:
     then: Literal["forfeit", "random"] = "forfeit"
     """After the retries: forfeit the match, or play a uniformly random legal move."""
     penalty: float = -1.0
-    """The offender's return when it forfeits."""
+    """The offender's training reward when it forfeits (`MatchResult.returns`, which
+    the trainer reads): a shaping of the training reward only. Results, ratings,
+    benchmarks and the store score a forfeit by the game's own outcome
+    (`forfeit_outcome`): a loss for the offender, a win for the others."""
     opponent_reward: float = 0.0
-    """Every other player's return when someone forfeits."""
+    """Every other player's training reward when someone forfeits (shaping, as `penalty`)."""
 
     def __post_init__(self):
         if self.retries < 0:
@@ -43,6 +46,15 @@ class InvalidMoveRule:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise SparringError(f"the forfeit {label} must be a finite number, got {value!r}: "
                                     "a return of nan or inf would poison every mean and rating")
+
+
+def forfeit_outcome(spec: GameSpec, offender: int) -> tuple[float, ...]:
+    """The game's own result of a forfeit: the offender gets the game's minimum return
+    and loses; in a zero-sum game the others share its negation (so a two-player
+    payoff matrix stays antisymmetric), otherwise each gets the game's maximum."""
+    low, high = spec.utility_range
+    others = -low / (spec.players - 1) if spec.zero_sum else high
+    return tuple(float(low) if seat == offender else float(others) for seat in range(spec.players))
 
 
 def derive_seed(*parts: object) -> int:
@@ -114,11 +126,13 @@ class _Live:
 
     def result(self) -> MatchResult:
         planned = self.planned
-        returns = self.forfeit_returns if self.forfeit_by is not None else tuple(self.state.returns())
+        forfeited = self.forfeit_by is not None
+        returns = self.forfeit_returns if forfeited else tuple(self.state.returns())
         return MatchResult(
             index=planned.index, game=self.state.spec.versioned_ref, seed=planned.seed,
             seats=tuple(a.name for a in planned.seats), returns=returns, turns=tuple(self.turns),
             forfeit_by=self.forfeit_by, wall_s=time.perf_counter() - self.started,
+            game_returns=forfeit_outcome(self.state.spec, self.forfeit_by) if forfeited else None,
         )
 
 

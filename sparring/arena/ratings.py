@@ -109,7 +109,7 @@ def pair_scores(
     """For each pair i < j that met, agent i's score in each of their matches, in [0, 1].
 
     "win": 1 for a win, 1/2 for a draw, 0 for a loss. "return": 1/2 + (r_i - r_j) /
-    (2 (hi - lo)), clipped to [0, 1] (a forfeit penalty can fall outside the range).
+    (2 (hi - lo)), clipped to [0, 1] (a hand-made record can fall outside the range).
     """
     if score not in ("win", "return"):
         raise SparringError(f"score '{score}' unknown: use win or return")
@@ -290,8 +290,8 @@ def _antisymmetric(payoff: np.ndarray) -> np.ndarray:
             "and alpha-rank need every pairing, so play a round robin"
         )
     payoff[~off] = 0.0
-    # A zero-sum match gives r_ij = -r_ji already; forfeits with opponent_reward 0
-    # break that, and the antisymmetric part is the zero-sum game they stand for.
+    # A zero-sum match, forfeits included (`arena.match.forfeit_outcome`), gives
+    # r_ij = -r_ji already; the antisymmetric part guards hand-made matrices.
     return (payoff - payoff.T) / 2
 
 

@@ -28,6 +28,7 @@ def mean_ci95(values: list[float]) -> tuple[float, float]:
 @dataclass
 class AgentSummary:
     agent: str
+    seat: int | None = None  # the seat summarised, when seats are kept apart (`summarize(by_seat=True)`)
     games: int = 0
     wins: int = 0
     draws: int = 0
@@ -54,13 +55,21 @@ def outcome_score(returns: tuple[float, ...], seat: int) -> float:
     return {"win": 1.0, "draw": 0.5, "loss": 0.0}[outcome(returns, seat)]
 
 
-def summarize(matches: list[MatchRecord]) -> list[AgentSummary]:
-    """One summary per agent name, in order of first appearance. A match where both
-    seats are the same agent counts once per seat."""
-    summaries: dict[str, AgentSummary] = {}
+def self_play(matches: list[MatchRecord]) -> bool:
+    """Whether some agent holds more than one seat of a match."""
+    return any(len(set(match.seats)) < len(match.seats) for match in matches)
+
+
+def summarize(matches: list[MatchRecord], by_seat: bool = False) -> list[AgentSummary]:
+    """One summary per agent name, in order of first appearance; with `by_seat`, one
+    per (agent, seat), sorted so. Pooled, a match where both seats are the same agent
+    counts once per seat, and in a zero-sum game the seats' returns cancel: keep the
+    seats apart (`by_seat`) to see a self-play match's first-mover edge."""
+    summaries: dict[tuple[str, int | None], AgentSummary] = {}
     for match in matches:
         for seat, agent in enumerate(match.seats):
-            s = summaries.setdefault(agent, AgentSummary(agent))
+            key = (agent, seat if by_seat else None)
+            s = summaries.setdefault(key, AgentSummary(agent, key[1]))
             s.games += 1
             result = outcome(match.returns, seat)
             s.wins += result == "win"
@@ -69,6 +78,9 @@ def summarize(matches: list[MatchRecord]) -> list[AgentSummary]:
             s.returns.append(match.returns[seat])
             s.invalid += match.invalid[seat]
             s.forfeits += match.forfeit_by == seat
+    if by_seat:
+        first = {agent: k for k, (agent, _) in reversed(list(enumerate(summaries)))}
+        return [summaries[key] for key in sorted(summaries, key=lambda key: (first[key[0]], key[1]))]
     return list(summaries.values())
 
 

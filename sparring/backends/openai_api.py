@@ -245,7 +245,9 @@ class OpenAIBackend:
                 f"cannot reach {self.config.base_url}: {_transport_reason(exc)}. "
                 "Is the server running? Check base_url"
             ) from None
-        # 404 is fine: many servers lack /models. A refused key will fail every request.
+        if response.status_code == 404:
+            self._probe_chat_route(timeout)  # many servers lack /models; a wrong base_url lacks both
+        # A refused key will fail every request.
         if response.status_code in (401, 403) and self.config.api_key_env:
             raise SparringError(
                 f"{self.config.base_url} refused the API key from "
@@ -256,6 +258,21 @@ class OpenAIBackend:
             raise SparringError(
                 f"{self.config.base_url} wants an API key (HTTP {response.status_code}): "
                 "set api_key_env to the environment variable that holds it"
+            )
+
+    def _probe_chat_route(self, timeout: float) -> None:
+        """After a 404 for /models: an empty chat request is refused (400/422) by a
+        server that has the route, and answered 404 at a base_url that is wrong."""
+        url = f"{self.config.root}/chat/completions"
+        try:
+            response = self._client.post(url, json={}, timeout=timeout)
+        except httpx.TransportError as exc:
+            raise SparringError(f"cannot reach {self.config.base_url}: {_transport_reason(exc)}. "
+                                "Is the server running? Check base_url") from None
+        if response.status_code == 404:
+            raise SparringError(
+                f"{self.config.base_url} answers 404 (not found) for /models and /chat/completions: "
+                "it is not an OpenAI-compatible API root. Check base_url; it usually ends in /v1"
             )
 
     def _payload(self, request: GenerationRequest) -> dict[str, Any]:

@@ -64,7 +64,7 @@ def play(
     concurrency: Optional[int] = typer.Option(None, help="Matches played at once in lockstep [default: 32]."),
     retries: Optional[int] = typer.Option(None, help="Times an invalid answer is retried with feedback [default: 1]."),
     on_invalid: Optional[str] = typer.Option(None, help="After the retries: forfeit or random [default: forfeit]."),
-    penalty: Optional[float] = typer.Option(None, help="The forfeiting player's return [default: -1]."),
+    penalty: Optional[float] = typer.Option(None, help="The training reward of a player who forfeits (shaping only: results and ratings score a forfeit as the game's loss) [default: -1]."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with these options (the flags' names, or PlayConfig's fields: retries or invalid.retries); flags override it."),
 ) -> None:
     """Play matches between agents and store every turn.
@@ -129,24 +129,29 @@ def run_play(config) -> Path:
 
 
 def print_results(store, backend_stats: dict | None = None) -> None:
-    from sparring.arena.results import summarize
+    """Each agent's results; one row per seat when an agent plays itself, since
+    pooled seats of a zero-sum game cancel (cfr against cfr would read +0.000)."""
+    from sparring.arena.results import self_play, summarize
 
     matches = store.matches()
     if not matches:
         console.print("no finished matches yet")
         return
-    table = Table(title=f"{matches[0].game}: {len(matches)} matches")
+    by_seat = self_play(matches)
+    table = Table(title=f"{matches[0].game}: {len(matches)} matches" + (", each seat apart" if by_seat else ""))
     for column in ("agent", "games", "win", "draw", "loss", "mean return (95% CI)", "invalid answers", "forfeits"):
         # fold, never cut: piped output is 80 columns and names may differ only at their ends
         table.add_column(column, justify="left" if column == "agent" else "right", overflow="fold")
     answers_by_agent = store.answers_by_agent()
-    for s in summarize(matches):
+    for s in summarize(matches, by_seat=by_seat):
         mean, half = s.mean_return
         answers = answers_by_agent.get(s.agent, (0, 0))[0]
-        rate = f" ({s.invalid / answers:.0%})" if answers else ""
+        rate = f" ({s.invalid / answers:.0%})" if answers and s.seat is None else ""  # answers are per agent
+        name = s.agent if s.seat is None else f"{s.agent} (seat {s.seat + 1})"
+        interval = f"± {half:.3f}" if s.games >= 2 else "(n<2)"
         table.add_row(
-            escape(s.agent), str(s.games), str(s.wins), str(s.draws), str(s.losses),
-            f"{mean:+.3f} ± {half:.3f}", f"{s.invalid}{rate}", str(s.forfeits),
+            escape(name), str(s.games), str(s.wins), str(s.draws), str(s.losses),
+            f"{mean:+.3f} {interval}", f"{s.invalid}{rate}", str(s.forfeits),
         )
     console.print(table)
     for name, stats in (backend_stats or {}).items():

@@ -72,7 +72,9 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
             _results_section(doc, store, matches, tournament)
         if tournament is not None and matches:
             _tournament_section(doc, tournament, matches, bootstrap)
-        if steps:
+        if steps and store.kind() == "mirror":
+            _mirror_section(doc, store.get_meta("mirror_config") or {}, steps)
+        elif steps:
             _training_section(doc, run_dir, store, steps)
         elif store.get_meta("kind") == "train":
             doc.note(f"this training run has no logged step yet: no learning curves. Continue it with "
@@ -281,6 +283,20 @@ def _training_section(doc: Document, run_dir: Path, store: RunStore, steps: list
     doc.table(["step", "loss", "training return", "invalid rate", "kl", "entropy"], rows)
 
 
+def _mirror_section(doc: Document, config: dict, steps: list[dict]) -> None:
+    doc.heading("Mirror descent over the whole game tree")
+    doc.text(f"{len(steps)} iterations at step size {config.get('step_size')}, magnet coefficient "
+             f"{config.get('magnet_coef')} (magnet moved every {config.get('magnet_every') or 'never'}), "
+             f"{config.get('fit_steps')} gradient step(s) per iteration. Each row is the policy an iteration "
+             "starts from: its exact exploitability, how far the mirror descent step moves it (KL), and the "
+             "squared log-probability gap to the step's target before each fit step.")
+    shown = steps if len(steps) <= STEP_ROWS else [
+        steps[round(k * (len(steps) - 1) / (STEP_ROWS - 1))] for k in range(STEP_ROWS)]
+    doc.table(["iteration", "exploitability", "KL(target || policy)", "log gap", "seconds"],
+              [[str(s["step"]), num(s["exploitability"], ".4f"), num(s["target_kl"], ".4f"),
+                " -> ".join(f"{g:.3f}" for g in s.get("logit_gaps", [])), f"{s['seconds']:.0f}"] for s in shown])
+
+
 def _population_section(doc: Document, members: list[PopulationMember], solves: list[PopulationIteration]) -> None:
     doc.heading("Population")
     doc.text("Each solve of the exact meta-game between the members: the meta-strategy (one weight per member, "
@@ -330,7 +346,7 @@ def _benchmark_section(doc: Document, stored: dict) -> None:
     doc.text(f"agent {report.agent}; metric: {report.metric}.")
     rows = report.rows()
     doc.table(["by", "key", "score", "95% CI", "n"],
-              [[by, key, f"{e.value:.3f}", f"[{e.low:.3f}, {e.high:.3f}]", str(e.n)] for by, key, e in rows])
+              [[by, key, e.value_text(), e.interval_text(), str(e.n)] for by, key, e in rows])
     doc.text(f"invalid answers: {report.invalid}, forfeits: {report.forfeits}")
     for note in report.notes:
         doc.text(note)

@@ -7,6 +7,7 @@ from sparring.agents.scripted import RandomAgent
 from sparring.arena.match import (
     InvalidMoveRule,
     PlannedMatch,
+    forfeit_outcome,
     match_seed,
     play_matches,
     rotating_plan,
@@ -84,13 +85,24 @@ def test_retry_with_feedback_then_valid():
     assert ("???", "gibberish") in stubborn.feedback  # the retry carried the answer and the reason
 
 
-def test_forfeit_after_retries_uses_the_penalty():
+def test_forfeit_is_the_games_loss_and_the_penalty_shapes_only_the_training_reward():
     rule = InvalidMoveRule(retries=2, then="forfeit", penalty=-3.0, opponent_reward=0.5)
     [result] = play_matches(rotating_plan(make_game("kuhn_poker"), [Stubborn(bad=99), RandomAgent("r")], [0], 0), rule)
     assert result.forfeit_by == 0
-    assert result.returns == (-3.0, 0.5)
+    assert result.returns == (-3.0, 0.5)  # the training reward the trainer reads (learn/rollout.py)
+    # Kuhn poker's returns lie in [-2, 2] (OpenSpiel's min/max utility): the offender
+    # gets the game's minimum, the opponent its negation, so the match stays zero-sum.
+    assert result.scored_returns == (-2.0, 2.0)
+    assert result.record.returns == (-2.0, 2.0)  # what results, ratings and the store see
     assert [t.attempt for t in result.turns] == [0, 1, 2]
     assert not any(t.valid for t in result.turns)
+
+
+def test_forfeit_outcome_of_a_general_sum_game_gives_the_others_the_maximum():
+    spec = make_game("matrix(preset=stag_hunt)").spec
+    low, high = spec.utility_range
+    assert not spec.zero_sum
+    assert forfeit_outcome(spec, 1) == (high, low)
 
 
 def test_random_move_after_retries_finishes_the_match():

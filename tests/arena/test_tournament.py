@@ -12,6 +12,7 @@ import pytest
 from sparring.agents.base import Choice
 from sparring.agents.registry import AgentFactory
 from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
+from sparring.arena.ratings import rate
 from sparring.arena.results import payoff_matrix
 from sparring.arena.tournament import pairings, run_tournament
 from sparring.errors import SparringError
@@ -108,7 +109,22 @@ def test_invalid_moves_and_forfeits_are_counted_per_pairing(kuhn, field):
     p = result.payoff()
     # Each match ends at the mute agent's first decision: 2 rejected answers, then a forfeit.
     assert p.invalid[1, 0] == 8 and p.forfeits[1, 0] == 4 and p.losses[1, 0] == 4
-    assert p.invalid[0, 1] == 0 and p.mean[1, 0] == -1.0
+    # A forfeit is the game's loss (Kuhn poker's minimum, -2) and the opponent's win
+    # (+2), whatever the training penalty: the matrix stays antisymmetric.
+    assert p.invalid[0, 1] == 0 and p.mean[1, 0] == -2.0 and p.mean[0, 1] == 2.0
+    assert p.wins[0, 1] == 4
+
+
+def test_forfeits_keep_nash_averaging_on_a_zero_sum_game(kuhn, field):
+    rule = InvalidMoveRule(retries=0, then="forfeit", penalty=-1.0, opponent_reward=0.0)
+    result = run_tournament(kuhn, [field[0], Mute()], 4, rule=rule)
+    ratings = rate(result.matches, kuhn.spec, bootstrap=0)
+    p = ratings.payoff
+    assert p.mean[0, 1] == -p.mean[1, 0] == 2.0
+    # The mute agent loses every match: the Nash mixture is all on the other agent,
+    # which the mute agent's Nash-averaging rating measures as the full loss, -2.
+    assert ratings.nash.nash.tolist() == [1.0, 0.0]
+    assert ratings.nash.ratings[1] == pytest.approx(-2.0)
 
 
 def test_a_stored_tournament_is_a_normal_run_and_continues(kuhn, field, tmp_path):

@@ -94,6 +94,7 @@ class FakeOpenAIServer:
     requests: list[Recorded] = field(default_factory=list)
     max_in_flight: int = 0
     models_status: int = 200  # status of GET /models (404 for servers that lack it)
+    chat_route: bool = True  # False: POST /chat/completions answers 404 too (a wrong base_url)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -226,8 +227,11 @@ def _handler(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 request = None
             server._enter(Recorded("POST", self.path, dict(self.headers), request))
             try:
-                if not self.path.endswith("/chat/completions") or not isinstance(request, dict):
+                if not self.path.endswith("/chat/completions") or not isinstance(request, dict) or not server.chat_route:
                     self._send(404, b'{"error": {"message": "unknown route"}}')
+                    return
+                if "messages" not in request:  # as a real server refuses an empty request
+                    self._send(400, b'{"error": {"message": "messages is required"}}')
                     return
                 reply = server._next_reply(request)
                 if reply.delay_s and server.stopping.wait(reply.delay_s):

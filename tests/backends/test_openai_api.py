@@ -215,6 +215,13 @@ def test_missing_models_route_is_fine():
             assert backend.generate([request()])[0].text == "Answer: 5"
 
 
+def test_a_base_url_that_answers_404_everywhere_fails_the_start_up_check():
+    with running_fake_server(models_status=404, chat_route=False) as server:
+        with pytest.raises(SparringError, match="answers 404 .* Check base_url"):
+            OpenAIBackend(config(server, api_key_env=""))
+        assert server.requests[-1].method == "POST"  # /models 404 alone is not enough to refuse
+
+
 def test_key_never_leaks(server, make_backend, caplog):
     caplog.set_level(logging.DEBUG)  # every logger, httpx and httpcore included
     server.always(status(500), prompt="doomed")

@@ -335,3 +335,54 @@ def test_gtbench_against_solvers_and_random_vs_random_is_even():
     even = run_gtbench("random", games=200, seed=0, only=["tictactoe"], opponents=["random"])
     est = even.breakdowns["tictactoe"]["vs random"]
     assert est.low <= 0 <= est.high and abs(est.value) < 0.15
+
+
+# -- scores that are not there -------------------------------------------------------------
+
+
+class MuteAgent:
+    """Never gives a legal answer: every match is forfeited."""
+
+    name = "mute"
+
+    def act(self, decisions):
+        return [Choice(action=None, reason="no answer", completion="...") for _ in decisions]
+
+    def close(self):
+        pass
+
+
+def test_repeated_task_with_every_match_forfeited_has_no_score():
+    report = mx.run_matrix_benchmark(MuteAgent(), "repeated", games=[1], seed=0)
+    assert report.forfeits == 12 and math.isnan(report.overall.value)
+    table = report.table()
+    assert "no valid play: the agent forfeited all 12 matches" in table
+    assert "-0.031" not in table and " n/a " in table
+
+
+def test_nash_task_with_every_question_forfeited_has_no_accuracy():
+    report = mx.run_matrix_benchmark(MuteAgent(), "nash", games=[1, 2], seed=0)
+    assert report.forfeits == 2 and math.isnan(report.overall.value)
+    assert "no valid play" in report.table()
+
+
+def test_repeated_task_forfeit_scores_zero_points():
+    pd = find_game(PRESETS["prisoners_dilemma"].payoffs)[0]
+    report = mx.run_matrix_benchmark(MuteAgent(), "repeated", games=[pd.number], seed=0,
+                                     rule=mx.InvalidMoveRule(retries=0, penalty=-1.0))
+    assert {i["points"] for i in report.items} == {0.0}
+
+
+def test_zero_width_and_single_sample_intervals_say_so():
+    from sparring.eval.benchmarks.stats import Estimate, mean_estimate
+
+    assert Estimate(-1.0, -1.0, -1.0, 2).interval_text() == "none (all 2 alike)"
+    assert mean_estimate([0.5]).interval_text() == "none (n<2)"
+    assert mean_estimate([0.0, 1.0]).interval_text().startswith("[")
+
+
+def test_gtbench_all_forfeits_reports_no_valid_play_not_minus_one():
+    report = run_gtbench(MuteAgent(), games=2, seed=0, only=["tictactoe"], opponents=["random"])
+    assert report.forfeits == 2 and math.isnan(report.overall.value)
+    table = report.table()
+    assert "[-1.000, -1.000]" not in table and "no valid play" in table

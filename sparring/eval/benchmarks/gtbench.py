@@ -30,7 +30,14 @@ from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan, s
 from sparring.arena.results import outcome
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport
-from sparring.eval.benchmarks.stats import Estimate, nra, nra_estimate, stratified_bootstrap_ci
+from sparring.eval.benchmarks.stats import (
+    Estimate,
+    no_valid_play,
+    no_valid_play_note,
+    nra,
+    nra_estimate,
+    stratified_bootstrap_ci,
+)
 from sparring.games.registry import make_game
 from sparring.refs import parse_ref
 
@@ -85,6 +92,7 @@ def run_gtbench(
     rng = random.Random(f"gtbench:{seed}")
     shared: Agent | None = agent if not isinstance(agent, str) else None
     cells: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    cell_forfeits: dict[tuple[str, str], int] = {}
     items, invalid, forfeits = [], 0, 0
     factories: list[AgentFactory] = []  # closed at the end: they own loaded models
     try:
@@ -103,28 +111,36 @@ def run_gtbench(
                 pairs = []
                 for r in results:
                     seat = seat_order(2, r.index).index(0)  # the player's seat in the plan (names may be equal)
-                    s1, s2 = r.returns[seat], r.returns[1 - seat]
+                    scored = r.scored_returns  # a forfeit as the game's loss, not the training penalty
+                    s1, s2 = scored[seat], scored[1 - seat]
                     pairs.append((s1, s2))
                     invalid += r.record.invalid[seat]
                     forfeits += r.forfeit_by == seat
                     items.append({
                         "game": suite_game.ref, "opponent": opponent_ref, "match": r.index,
                         "seat": seat, "agent_return": s1, "opponent_return": s2,
-                        "outcome": outcome(r.returns, seat), "forfeit": r.forfeit_by == seat,
+                        "outcome": outcome(scored, seat), "forfeit": r.forfeit_by == seat,
                     })
                 cells[(suite_game.ref, opponent_ref)] = pairs
+                cell_forfeits[(suite_game.ref, opponent_ref)] = sum(item["forfeit"] for item in items[-len(pairs):])
     finally:
         for factory in factories:
             factory.close()
     breakdowns: dict[str, dict[str, Estimate]] = {}
-    for (game_ref, opponent_ref), pairs in cells.items():
-        breakdowns.setdefault(game_ref, {})[f"vs {opponent_ref}"] = nra_estimate(pairs, rng, resamples)
+    for key, pairs in cells.items():
+        played = cell_forfeits[key] < len(pairs)  # a cell the agent forfeited throughout has no score
+        breakdowns.setdefault(key[0], {})[f"vs {key[1]}"] = (
+            nra_estimate(pairs, rng, resamples) if played else no_valid_play(len(pairs)))
+    notes = ["overall: unweighted mean of the per-(game, opponent) NRA, stratified bootstrap; "
+             "a forfeit counts as the game's loss, and a pairing forfeited in every match shows n/a"]
+    matches = sum(len(pairs) for pairs in cells.values())
+    if forfeits == matches:
+        notes.insert(0, no_valid_play_note(forfeits))
     return BenchmarkReport(
         benchmark="gtbench", agent=getattr(shared, "name", None) or str(agent),
         metric="NRA = sum(s1-s2)/sum(|s1|+|s2|)",
-        overall=_mean_nra(list(cells.values()), rng, resamples),
-        breakdowns=breakdowns, invalid=invalid, forfeits=forfeits, items=items,
-        notes=["overall: unweighted mean of the per-(game, opponent) NRA, stratified bootstrap"],
+        overall=_mean_nra(list(cells.values()), rng, resamples) if forfeits < matches else no_valid_play(matches),
+        breakdowns=breakdowns, invalid=invalid, forfeits=forfeits, items=items, notes=notes,
     )
 
 

@@ -36,7 +36,7 @@ from sparring.agents.base import Agent, Choice, Decision
 from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed, play_matches
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport, resolve_agent
-from sparring.eval.benchmarks.stats import mean_estimate, wilson_estimate
+from sparring.eval.benchmarks.stats import mean_estimate, no_valid_play, no_valid_play_note, wilson_estimate
 from sparring.eval.benchmarks.topology import (
     CELL_NAMES,
     FAMILIES,
@@ -245,11 +245,17 @@ def score_nash(questions: Sequence[NashQuestion], answers: Sequence[frozenset[in
             "answer": None if answer is None else cells_name(answer), "correct": correct,
         })
     hits = sum(item["correct"] for item in items)
+    # No answer read from any question (an answer is read from the text even when the
+    # move was refused): the agent never answered, so there is no accuracy.
+    played = any(answer is not None for answer in answers)
+    estimate = wilson_estimate if played else (lambda k, n: no_valid_play(n))
     return BenchmarkReport(
         benchmark="matrix2x2/nash", agent=agent, metric="exact-match accuracy (pure Nash set)",
-        overall=wilson_estimate(hits, len(items)),
-        breakdowns={"family": {f: wilson_estimate(k, n) for f, (k, n) in by_family.items() if n}},
+        overall=estimate(hits, len(items)),
+        breakdowns={"family": {f: estimate(k, n) for f, (k, n) in by_family.items() if n}},
         invalid=invalid, forfeits=forfeits, items=items,
+        notes=[] if played else [f"no valid play: no answer could be read from any of the {len(items)} "
+                                 f"questions ({forfeits} forfeits), so there is no score"],
     )
 
 
@@ -394,17 +400,22 @@ def score_repeated(matches: Sequence[RepeatedMatch], points: Sequence[float], ag
             "seat": m.agent_seat, "points": p, "max": best, "fraction": p / best,
         })
 
+    played = forfeits < len(items)  # every match forfeited: the agent never played, so no score
+    estimate = mean_estimate if played else (lambda values: no_valid_play(len(values)))
+
     def by(key: str, order: Sequence[str]) -> dict:
         groups = {k: [i["fraction"] for i in items if i[key] == k] for k in order}
-        return {k: mean_estimate(v) for k, v in groups.items() if v}
+        return {k: estimate(v) for k, v in groups.items() if v}
 
+    notes = ["max vs random is the expected best reply to a uniform opponent, so a lucky match can exceed 1",
+             "a forfeited match scores 0 points"]
     return BenchmarkReport(
         benchmark="matrix2x2/repeated", agent=agent,
         metric=f"points / max points over {rounds} rounds",
-        overall=mean_estimate([i["fraction"] for i in items]),
+        overall=estimate([i["fraction"] for i in items]),
         breakdowns={"family": by("family", FAMILIES), "opponent": by("strategy", list(STRATEGIES))},
         invalid=invalid, forfeits=forfeits, items=items,
-        notes=["max vs random is the expected best reply to a uniform opponent, so a lucky match can exceed 1"],
+        notes=notes if played else [no_valid_play_note(forfeits)],
     )
 
 
@@ -440,7 +451,9 @@ def run_repeated_task(
     for m, r in zip(matches, results):
         if r.seats[m.agent_seat] != player.name:
             raise RuntimeError(f"match {r.index}: expected the agent in seat {m.agent_seat}, seats are {r.seats}")
-        points.append(r.returns[m.agent_seat])
+        # A forfeit earns no points: neither the training penalty nor the game's minimum
+        # (a positive number of points in these games) would be points the agent won.
+        points.append(0.0 if r.forfeit_by == m.agent_seat else r.scored_returns[m.agent_seat])
     return score_repeated(
         matches, points, player.name, rounds,
         invalid=sum(r.record.invalid[m.agent_seat] for m, r in zip(matches, results)),

@@ -37,13 +37,13 @@ class BenchmarkReport:
         rows = self.rows()
         w_by = max(len("by"), *(len(r[0]) for r in rows))
         w_key = max(len("key"), *(len(r[1]) for r in rows))
+        w_ci = max(18, *(len(r[2].interval_text()) for r in rows))
         lines = [
             f"{self.benchmark}  agent={self.agent}  metric={self.metric}",
-            f"{'by':<{w_by}}  {'key':<{w_key}}  {'score':>7}  {'95% CI':<18}  {'n':>5}",
+            f"{'by':<{w_by}}  {'key':<{w_key}}  {'score':>7}  {'95% CI':<{w_ci}}  {'n':>5}",
         ]
         for name, key, est in rows:
-            ci = f"[{est.low:.3f}, {est.high:.3f}]"
-            lines.append(f"{name:<{w_by}}  {key:<{w_key}}  {est.value:>7.3f}  {ci:<18}  {est.n:>5}")
+            lines.append(f"{name:<{w_by}}  {key:<{w_key}}  {est.value_text():>7}  {est.interval_text():<{w_ci}}  {est.n:>5}")
         lines.append(f"invalid answers: {self.invalid}, forfeits: {self.forfeits}")
         lines.extend(self.notes)
         return "\n".join(lines)

@@ -21,7 +21,34 @@ class Estimate:
     n: int
 
     def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}] (n={self.n})"
+        return f"{self.value_text()} {self.interval_text()} (n={self.n})"
+
+    def value_text(self) -> str:
+        """The score, or n/a where there is none (the agent never played validly)."""
+        return "n/a" if math.isnan(self.value) else f"{self.value:.3f}"
+
+    def interval_text(self) -> str:
+        """The interval, or why there is none: with fewer than 2 samples there is no
+        spread to estimate, and a zero-width interval (every sample alike) would claim
+        a certainty a few matches cannot give."""
+        if math.isnan(self.value):
+            return "n/a"
+        if self.n < 2:
+            return "none (n<2)"
+        if math.isnan(self.low) or math.isnan(self.high):
+            return "n/a"
+        if self.low == self.high:
+            return f"none (all {self.n} alike)"
+        return f"[{self.low:.3f}, {self.high:.3f}]"
+
+
+def no_valid_play(n: int) -> Estimate:
+    """The score of an agent that forfeited all its `n` matches: none at all."""
+    return Estimate(math.nan, math.nan, math.nan, n)
+
+
+def no_valid_play_note(forfeits: int) -> str:
+    return f"no valid play: the agent forfeited all {forfeits} matches, so there is no score"
 
 
 def nra(pairs: Sequence[tuple[float, float]]) -> float:
