@@ -8,6 +8,9 @@ three ways at equal compute, each measured exactly from the model's log-probabil
   psro      population self-play: LoRA adapters trained against the meta-Nash
             mixture of the others; the mixture's exploitability per member, then one
             adapter distilled from it
+  mirror    self-play over the whole game tree: the model's exact policy against
+            itself in every branch, moved toward the magnetic mirror descent step
+            by its exact action values (`sparring mirror`)
 
 Each method gets the same wall-clock budget on this machine (training and playing;
 the exact measurements are not counted). Prints a table and writes curves.png and
@@ -15,6 +18,7 @@ results.json into --out.
 
     python bench/nash.py --budget-s 1800
     python bench/nash.py --methods psro --budget-s 900 --game leduc_poker
+    python bench/nash.py --methods mirror --budget-s 3600 --game leduc_poker --mirror-step-size 0.2 --mirror-magnet-coef 0.5
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from rich.console import Console
 
 from sparring.backends.threads import use_threads
 from sparring.learn.config import TrainConfig
+from sparring.learn.mirror import MirrorConfig, run_mirror
 from sparring.learn.population.run import PopulationConfig, run_population
 from sparring.learn.trainer import train
 from sparring.store import RunStore
@@ -74,6 +79,23 @@ def run_psro(args, out: Path, console) -> dict:
             "single_adapter": distilled[-1].exploitability if distilled else None}
 
 
+def run_mirror_method(args, out: Path, console) -> dict:
+    config = MirrorConfig(game=args.game, iterations=100_000, time_budget_s=args.budget_s,
+                          step_size=args.mirror_step_size, magnet_coef=args.mirror_magnet_coef,
+                          lr=args.mirror_lr, seed=args.seed, out=str(out))
+    run_mirror(config, console)
+    store = RunStore(out)
+    try:
+        steps = store.train_steps()
+        loaded = [e for e in store.exploitability() if e.checkpoint == "policy"]
+    finally:
+        store.close()
+    # each iteration measures the policy it starts from, after the time of those before it
+    curve = [(s["seconds"] - s["iteration_s"], s["exploitability"]) for s in steps]
+    return {"curve": curve, "final": curve[-1][1], "best": min(e for _, e in curve),
+            "single_adapter": loaded[-1].exploitability}
+
+
 def plot(results: dict, path: Path) -> None:
     import matplotlib
 
@@ -97,7 +119,7 @@ def plot(results: dict, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--game", default="kuhn_poker")
-    parser.add_argument("--methods", default="selfplay,mmd,psro")
+    parser.add_argument("--methods", default="selfplay,mmd,psro,mirror")
     parser.add_argument("--budget-s", type=float, default=1800, help="wall-clock budget of each method")
     parser.add_argument("--games-per-step", type=int, default=32)
     parser.add_argument("--lr", type=float, default=1e-3)
@@ -106,6 +128,9 @@ def main() -> None:
     parser.add_argument("--magnet-every", type=int, default=10)
     parser.add_argument("--psro-steps", type=int, default=15, help="training steps per PSRO member")
     parser.add_argument("--distill-steps", type=int, default=100)
+    parser.add_argument("--mirror-step-size", type=float, default=0.5)
+    parser.add_argument("--mirror-magnet-coef", type=float, default=0.2)
+    parser.add_argument("--mirror-lr", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=f"runs/bench-nash-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args()
@@ -117,7 +142,12 @@ def main() -> None:
     for method in args.methods.split(","):
         start = time.perf_counter()
         run_dir = out / method
-        results[method] = run_psro(args, run_dir, console) if method == "psro" else run_trainer(method, args, run_dir, console)
+        if method == "psro":
+            results[method] = run_psro(args, run_dir, console)
+        elif method == "mirror":
+            results[method] = run_mirror_method(args, run_dir, console)
+        else:
+            results[method] = run_trainer(method, args, run_dir, console)
         results[method]["wall_s"] = time.perf_counter() - start
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps({"args": vars(args), "results": results}, indent=2))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -90,31 +91,39 @@ def train(
     games: Optional[list[str]] = typer.Option(None, "--games", help="Several games in one run (repeat the flag); weights from --config game_weights."),
     model: Optional[str] = typer.Option(None, help="Local model directory [default: the embedded SmolLM2-135M]."),
     mode: Optional[str] = typer.Option(None, help="free (parsed text answers) or scored (likelihood of each legal answer)."),
-    steps: Optional[int] = typer.Option(None, help="Training steps in total."),
+    steps: Optional[int] = typer.Option(None, help="Training steps in total (with --resume: raise it to extend the run)."),
     games_per_step: Optional[int] = typer.Option(None, help="Games played per step."),
     opponents: Optional[list[str]] = typer.Option(None, "--opponents", help="Opponent sources: self, pool, latest or any agent reference."),
     lr: Optional[float] = typer.Option(None, help="Learning rate."),
     eval_every: Optional[int] = typer.Option(None, help="Evaluate every this many steps."),
     eval_games: Optional[int] = typer.Option(None, help="Games per evaluation opponent."),
+    time_budget_s: Optional[float] = typer.Option(None, "--time-budget-s", help="Stop (with a checkpoint) after this many seconds; 0: no limit."),
     seed: Optional[int] = typer.Option(None, help="Seed."),
-    out: Optional[str] = typer.Option(None, help="Run directory of a new run."),
-    resume: Optional[str] = typer.Option(None, help="Run directory to continue from its last checkpoint."),
+    out: Optional[str] = typer.Option(None, help="Run directory of a new run (new or empty) [default: runs/train-<time>]."),
+    resume: Optional[str] = typer.Option(None, help="Run directory to continue from its last checkpoint, with its stored settings; only steps, time budget and evaluation settings may change."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with TrainConfig fields; flags override it."),
 ) -> None:
     """Self-play reinforcement learning (SPIRAL): one shared policy plays every seat,
     role-conditioned advantages, policy gradient on the sampled tokens."""
-    from sparring.cli.config import load_config
-    from sparring.learn.config import TrainConfig
+    from sparring.cli.config import build_config, config_values
+    from sparring.learn.config import TrainConfig, resumed_settings
     from sparring.learn.trainer import train as run_training
 
-    overrides = {
+    flags = {
         "game": game, "games": tuple(games) if games else None, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
         "opponents": tuple(opponents) if opponents else None, "lr": lr, "eval_every": eval_every,
-        "eval_games": eval_games, "seed": seed, "out": out, "resume": resume,
+        "eval_games": eval_games, "time_budget_s": time_budget_s, "seed": seed, "out": out,
     }
-    if config is None and out is None and resume is None:
-        overrides["out"] = default_run_dir("train")
-    run_dir = run_training(load_config(TrainConfig, config, overrides), console=console)
+    given = config_values(TrainConfig, config, flags)
+    resume = resume or given.get("resume")
+    if resume:
+        train_config = build_config(TrainConfig, resumed_settings(_stored_settings(resume, "train_config", "training"), given, resume))
+    elif given.get("out"):
+        train_config = build_config(TrainConfig, given)
+    else:  # the default directory is made once the config is known to be good
+        train_config = dataclasses.replace(build_config(TrainConfig, {**given, "out": "runs/train"}),
+                                           out=default_run_dir("train"))
+    run_dir = run_training(train_config, console=console)
     console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
 
 
@@ -155,7 +164,7 @@ def population(
     overrides = {"game": game, "method": method, "iterations": iterations, "solver": solver, "oracle": oracle,
                  "steps": steps, "seed": seed, "out": out, "resume": resume}
     if resume is not None:
-        overrides = {**_stored_population_config(resume), "resume": resume}
+        overrides = {**_stored_settings(resume, "population_config", "population"), "resume": resume}
     elif config is None and out is None:
         overrides["out"] = default_run_dir("population")
     run_dir = run_population(load_config(PopulationConfig, None if resume else config, overrides), console=console)
@@ -163,15 +172,56 @@ def population(
                   f"sparring report {run_dir}")
 
 
-def _stored_population_config(run_dir: str) -> dict:
-    """The settings a population run was started with: resuming takes them."""
+@app.command()
+def mirror(
+    game: Optional[str] = typer.Option(None, "--game", "-g", help="A small 2-player zero-sum imperfect-information game [default: kuhn_poker]."),
+    iterations: Optional[int] = typer.Option(None, help="Mirror descent iterations in all [default: 100]; with --resume, more extend the run."),
+    step_size: Optional[float] = typer.Option(None, help="eta, the step toward the action values [default: 0.5]."),
+    magnet_coef: Optional[float] = typer.Option(None, help="alpha, the pull toward the magnet [default: 0.2]."),
+    magnet_every: Optional[int] = typer.Option(None, help="Move the magnet to the policy every N iterations; 0 keeps it uniform [default: 0]."),
+    fit_steps: Optional[int] = typer.Option(None, help="Gradient steps toward each iteration's target [default: 1]."),
+    lr: Optional[float] = typer.Option(None, help="Learning rate of the adapter [default: 0.001]."),
+    time_budget_s: Optional[float] = typer.Option(None, help="Stop after this many seconds of iterations; 0 means none [default: 0]."),
+    seed: Optional[int] = typer.Option(None, help="Seed [default: 0]."),
+    out: Optional[str] = typer.Option(None, help="Run directory of a new run [default: runs/mirror-<time>]."),
+    resume: Optional[str] = typer.Option(None, help="Run directory to continue, with its stored settings."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with MirrorConfig fields; flags override it."),
+) -> None:
+    """Self-play over the whole game tree (magnetic mirror descent): each iteration
+    reads the model's exact policy at every information state, walks the tree with
+    it in both seats for exact action values, and moves the model toward the mirror
+    descent step. The exploitability of the model's own policy per iteration; the
+    final adapter in RUN_DIR/policy."""
+    from sparring.cli.config import load_config
+    from sparring.learn.mirror import MirrorConfig, run_mirror
+
+    overrides = {"game": game, "iterations": iterations, "step_size": step_size, "magnet_coef": magnet_coef,
+                 "magnet_every": magnet_every, "fit_steps": fit_steps, "lr": lr, "time_budget_s": time_budget_s,
+                 "seed": seed, "out": out, "resume": resume}
+    if resume is not None:
+        changed = sorted(k for k, v in overrides.items() if v is not None and k not in ("iterations", "time_budget_s", "resume"))
+        if changed:
+            raise SparringError(f"--resume takes the run's stored settings; only --iterations and --time-budget-s "
+                                f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in changed)}")
+        extend = {k: overrides[k] for k in ("iterations", "time_budget_s") if overrides[k] is not None}
+        overrides = {**_stored_settings(resume, "mirror_config", "mirror"), **extend, "resume": resume}
+    elif config is None and out is None:
+        overrides["out"] = default_run_dir("mirror")
+    run_dir = run_mirror(load_config(MirrorConfig, None if resume else config, overrides), console=console)
+    console.print(f"the trained policy is [bold]{run_dir}/policy[/]: play it with --players {run_dir}/policy; "
+                  f"sparring report {run_dir}")
+
+
+def _stored_settings(run_dir: str, key: str, kind: str) -> dict:
+    """The settings a run was started with (meta `key`): resuming takes them."""
     from sparring.store import RunStore
 
     store = RunStore(run_dir)
     try:
-        stored = store.get_meta("population_config")
+        stored, held = store.get_meta(key), store.kind()
     finally:
         store.close()
     if stored is None:
-        raise SparringError(f"nothing to resume in {run_dir}: it holds no population run")
+        held = f"it holds a {held} run" if held else "it holds no run"
+        raise SparringError(f"nothing to resume in {run_dir}: {held}, not a {kind} run. Start one with --out DIR")
     return stored

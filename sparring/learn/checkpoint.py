@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from sparring.agents.registry import AGENT_OPTIONS_FILE
+from sparring.backends.hf_compat import quiet_loading
 
 CHECKPOINTS = "checkpoints"
 POLICY_DIR = "policy"
@@ -49,7 +50,8 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
     tmp = root / f".tmp-{name}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp / POLICY_DIR)
+    with quiet_loading():  # no "Writing model shards" bar
+        model.save_pretrained(tmp / POLICY_DIR)
     if tokenizer is not None:
         tokenizer.save_pretrained(tmp / POLICY_DIR)
     (tmp / POLICY_DIR / AGENT_OPTIONS_FILE).write_text(json.dumps(agent_options))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from sparring.backends.hf_compat import cache_of, with_cache
 from sparring.backends.padding import left_pad, positions
 from sparring.learn.rollout import Sample
 
@@ -50,15 +51,17 @@ def completion_logprobs(model, samples: list[Sample], pad_id: int, device: str =
     return token_logp.masked_fill(~completion_mask, 0.0), completion_mask
 
 
-def option_log_policies(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> list[torch.Tensor]:
+def option_log_policies(model, samples: list[Sample], pad_id: int, device: str = "cpu",
+                        share_head: bool = True) -> list[torch.Tensor]:
     """Each scored sample's log pi over its options under `model`: pi = softmax of
     (sum of each option's token log-probs after the prompt) / temperature.
 
     Each prompt runs once; its keys and values (still in the autograd graph) are
     gathered for every one of its options, which then run on top of them: an option
-    costs its own tokens, not its prompt's again."""
-    ids, mask = left_pad([list(s.prompt_ids) for s in samples], pad_id, device)  # [B, P]
-    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True, logits_to_keep=1)
+    costs its own tokens, not its prompt's again. With `share_head`, the head every
+    prompt shares (the system prompt and the rules) runs once for the whole batch;
+    False runs each prompt whole (the plain path, the same numbers)."""
+    out, mask = _run_prompts(model, [list(s.prompt_ids) for s in samples], pad_id, device, share_head)
     first = torch.log_softmax(out.logits[:, -1].float(), dim=-1)  # [B, V]: predicts each option's first token
     owner = torch.tensor([i for i, s in enumerate(samples) for _ in s.options], device=device)  # [R]
     options = [list(o) for s in samples for o in s.options]
@@ -70,12 +73,12 @@ def option_log_policies(model, samples: list[Sample], pad_id: int, device: str =
         option_mask[r, :len(option)] = 1
     scores = first[owner].gather(-1, option_ids[:, :1]).squeeze(-1) * option_mask[:, 0]  # [R]
     if width > 1:  # tokens 2..W, predicted from the option's own earlier tokens on top of its prompt
-        cache = out.past_key_values
+        cache = cache_of(model, out)
         cache.batch_select_indices(owner)
         rest_mask = option_mask[:, :-1]
         start = mask.sum(-1)[owner].unsqueeze(1)  # each prompt's length: the option's first position
         rest = model(input_ids=option_ids[:, :-1], attention_mask=torch.cat([mask[owner], rest_mask], dim=1),
-                     position_ids=start + torch.arange(width - 1, device=device), past_key_values=cache).logits
+                     position_ids=start + torch.arange(width - 1, device=device), **with_cache(model, cache)).logits
         rest_logp = torch.log_softmax(rest.float(), dim=-1).gather(-1, option_ids[:, 1:].unsqueeze(-1)).squeeze(-1)
         scores = scores + (rest_logp * option_mask[:, 1:]).sum(-1)
     log_policies, begin = [], 0
@@ -83,6 +86,39 @@ def option_log_policies(model, samples: list[Sample], pad_id: int, device: str =
         log_policies.append(torch.log_softmax(scores[begin:begin + len(s.options)] / s.temperature, dim=-1))
         begin += len(s.options)
     return log_policies
+
+
+_SHARED_HEAD_MIN = 16  # tokens: a shorter common head is not worth a separate pass
+
+
+def _run_prompts(model, prompts: list[list[int]], pad_id: int, device: str, share_head: bool):
+    """The model's output on the left-padded prompts (logits of the last position,
+    the cache of every position) and their attention mask [B, T]. The head common to
+    every prompt runs once and its cache is repeated for each row; each row's rest
+    follows it left-padded, so a row's pads sit between its head and its rest, masked,
+    and the positions skip them."""
+    head = _common_head(prompts) if share_head and len(prompts) > 1 else 0
+    if head < _SHARED_HEAD_MIN:
+        ids, mask = left_pad(prompts, pad_id, device)  # [B, P]
+        return model(input_ids=ids, attention_mask=mask, position_ids=positions(mask), use_cache=True,
+                     logits_to_keep=1), mask
+    shared = model(input_ids=torch.tensor([prompts[0][:head]], device=device), use_cache=True, logits_to_keep=1)
+    cache = cache_of(model, shared)
+    cache.batch_repeat_interleave(len(prompts))
+    ids, rest_mask = left_pad([p[head:] for p in prompts], pad_id, device)
+    mask = torch.cat([torch.ones((len(prompts), head), dtype=rest_mask.dtype, device=device), rest_mask], dim=1)
+    out = model(input_ids=ids, attention_mask=mask, position_ids=positions(mask)[:, head:], use_cache=True,
+                logits_to_keep=1, **with_cache(model, cache))
+    return out, mask
+
+
+def _common_head(prompts: list[list[int]]) -> int:
+    """The length of the head all prompts share, leaving every prompt one token of its own."""
+    head = min(len(p) for p in prompts) - 1
+    first = prompts[0]
+    for p in prompts[1:]:
+        head = min(head, next((i for i, (a, b) in enumerate(zip(first[:head], p[:head])) if a != b), head))
+    return max(head, 0)
 
 
 def scored_logprobs(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:

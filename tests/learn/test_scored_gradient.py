@@ -2,6 +2,7 @@
 softmax over the legal answers' log-likelihoods, and its gradient equals a finite
 difference of that function computed independently, one answer at a time."""
 
+import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -71,3 +72,35 @@ def test_scored_gradient_equals_finite_differences():
         numeric = (up - down) / (2 * eps)
         assert abs(float(gradient[index]) - numeric) < 1e-4 * max(1.0, abs(numeric)), (index, float(gradient[index]), numeric)
     assert float(gradient.abs().max()) > 1e-6  # the check compared something
+
+
+def test_a_shared_head_runs_once_with_the_same_numbers_and_gradients():
+    """Prompts that share a long head (the system prompt and rules): the fast path
+    runs the head once for the batch; the plain path runs each prompt whole. Both
+    give the same log-policies and the same gradients, and the fast path agrees with
+    the reference computed prompt by prompt."""
+    from sparring.learn.loss import option_log_policies
+
+    head = tuple(range(1, 21))  # 20 tokens, above the shared-head minimum
+    prompts = [head + (5, 9, 2), head + (3,), head + (7, 8, 4, 6)]
+    options = [((12, 13), (14,)), ((20,), (21, 22), (23,)), ((15, 16, 17), (18,))]
+    batch = [Sample(prompt_ids=p, completion_ids=o[0], behaviour_logprobs=(0.0,), temperature=t, role=("g", 0),
+                    reward=1.0, options=o, chosen=0)
+             for p, o, t in zip(prompts, options, (1.0, 0.7, 1.3))]
+    model = tiny_model()
+    results = {}
+    for share in (True, False):
+        model.zero_grad()
+        log_pis = option_log_policies(model, batch, pad_id=0, share_head=share)
+        sum((lp * torch.arange(1.0, len(lp) + 1, dtype=lp.dtype)).sum() for lp in log_pis).backward()
+        results[share] = ([lp.detach() for lp in log_pis], [p.grad.clone() for p in model.parameters()])
+    for fast, plain in zip(results[True][0], results[False][0]):
+        assert torch.allclose(fast, plain, atol=1e-10)
+    for fast, plain in zip(results[True][1], results[False][1]):
+        # 1e-7 relative: the plain path's padded positions (masked by an additive
+        # finfo.min, not removed) reach the first layer's gradients at that level
+        assert torch.allclose(fast, plain, rtol=1e-6, atol=1e-6)
+    for s, log_pi in zip(batch, results[True][0]):
+        for k in range(len(s.options)):
+            assert float(log_pi[k]) == pytest.approx(
+                reference_log_policy(model, s.prompt_ids, s.options, k, s.temperature), abs=1e-5)  # float32 log-softmax

@@ -1,12 +1,10 @@
 """Distillation: one LoRA adapter trained to play a target tabular policy (a
 population's mixture), so a user ends with one model rather than a population.
 
-In a small game every information state is visited: the adapter is shown each
-state's view exactly as in play (the scored LLM agent's prompt and its answers'
-tokens, from the backend's own `score`), and minimises the mean over information
-states of KL(target(.|s) || pi(.|s)), pi the softmax over the legal answers'
-log-likelihoods at the agent's temperature (policy distillation, Rusu et al. 2016,
-with the exact target instead of sampled play).
+In a small game every information state is visited (`sparring.learn.infostates`):
+the adapter minimises the mean over information states of KL(target(.|s) || pi(.|s))
+(policy distillation, Rusu et al. 2016, with the exact target instead of sampled
+play).
 """
 
 from __future__ import annotations
@@ -19,15 +17,13 @@ from pathlib import Path
 
 import torch
 
-from sparring.agents.llm import LLMAgent, LLMConfig, answer_text
+from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.agents.registry import AGENT_OPTIONS_FILE
-from sparring.backends.base import ScoreRequest
 from sparring.backends.embedded import embedded_model_dir
-from sparring.eval.exploitability import InfoState, agent_policy, exploitability_report, information_states, state_decision
-from sparring.games.core import legal_action_names
+from sparring.eval.exploitability import agent_policy, exploitability_report
+from sparring.learn.infostates import info_state_samples, kl_to_target
 from sparring.learn.loss import option_log_policies
 from sparring.learn.policy import add_lora, load_backend
-from sparring.learn.rollout import Sample
 
 
 @dataclass(frozen=True)
@@ -37,31 +33,12 @@ class DistillStep:
     max_kl: float  # the largest per state
 
 
-def distill_samples(game, agent: LLMAgent) -> list[tuple[InfoState, Sample]]:
-    """(information state, sample) for every information state of `game`: the
-    prompt and every legal answer's tokens as the agent's backend scores them."""
-    infos = information_states(game)
-    requests = []
-    for info in infos:
-        decision = state_decision(info, 0, 0)
-        names = legal_action_names(info.state)
-        options = tuple(answer_text(info.state.spec.answer_format, name) for name in names)
-        requests.append(ScoreRequest(messages=agent.messages(decision), options=options))
-    out = []
-    for info, scored in zip(infos, agent.backend.score(requests)):
-        sample = Sample(prompt_ids=tuple(scored[0].prompt_token_ids), completion_ids=(), behaviour_logprobs=(),
-                        temperature=agent.config.temperature, role=(game.spec.id, info.player), reward=0.0,
-                        options=tuple(tuple(o.token_ids) for o in scored))
-        out.append((info, sample))
-    return out
-
-
 def distill(model, agent: LLMAgent, game, target: dict[str, dict[int, float]], steps: int, lr: float,
             tolerance: float = 1e-3, on_step=None) -> list[DistillStep]:
     """Train `model`'s trainable weights (the agent's backend runs `model`) toward
     `target` at every information state; stop after `steps` full passes or once the
     largest per-state KL is below `tolerance`. Returns the KL before each step."""
-    states = distill_samples(game, agent)
+    states = info_state_samples(game, agent)
     targets = [torch.tensor([target[info.key].get(a, 0.0) for a in info.legal], dtype=torch.float32)
                for info, _ in states]
     samples = [sample for _, sample in states]
@@ -75,7 +52,7 @@ def distill(model, agent: LLMAgent, game, target: dict[str, dict[int, float]], s
         for start in range(0, len(samples), 16):  # 16 states (and all their answers) per pass
             chunk = samples[start:start + 16]
             log_pis = option_log_policies(model, chunk, agent.backend.pad_id, device)
-            chunk_kl = [_kl(t.to(device), lp) for t, lp in zip(targets[start:start + 16], log_pis)]
+            chunk_kl = [kl_to_target(t.to(device), lp) for t, lp in zip(targets[start:start + 16], log_pis)]
             (torch.stack(chunk_kl).sum() / len(samples)).backward()
             kls += [float(k) for k in chunk_kl]
         log.append(DistillStep(step, sum(kls) / len(kls), max(kls)))
@@ -86,13 +63,6 @@ def distill(model, agent: LLMAgent, game, target: dict[str, dict[int, float]], s
         optimizer.step()
     optimizer.zero_grad(set_to_none=True)
     return log
-
-
-def _kl(target: torch.Tensor, log_pi: torch.Tensor) -> torch.Tensor:
-    """KL(target || pi) over one state's answers; 0 * log 0 counts as 0."""
-    mask = target > 0
-    return (target[mask] * (torch.log(target[mask]) - log_pi[mask])).sum() if mask.any() else log_pi.sum() * 0
-
 
 
 def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, say=None):
