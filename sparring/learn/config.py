@@ -112,8 +112,8 @@ class TrainConfig:
     lora_targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
     """Names of the linear modules that get adapters."""
     dtype: str = "auto"
-    """Model weights: auto (bfloat16 for LoRA, float32 for full fine-tuning),
-    bfloat16, float16 or float32."""
+    """Model weights: auto (bfloat16 for LoRA where the CPU has bfloat16 arithmetic, float32
+    otherwise and for full fine-tuning), bfloat16, float16 or float32."""
     device: str = "cpu"
     """torch device of the policy: cpu, cuda, cuda:1, ..."""
     invalid_penalty: float = -1.0
@@ -264,7 +264,9 @@ class TrainConfig:
 
     @property
     def model_dtype(self) -> str:
-        return self.dtype if self.dtype != "auto" else ("bfloat16" if self.lora else "float32")
+        from sparring.learn.policy import adapter_dtype
+
+        return self.dtype if self.dtype != "auto" else (adapter_dtype() if self.lora else "float32")
 
     def llm_config(self) -> LLMConfig:
         return LLMConfig(mode=self.mode, reasoning=self.reasoning, max_tokens=self.max_tokens,

@@ -23,7 +23,7 @@ from sparring.backends.embedded import embedded_model_dir
 from sparring.eval.exploitability import agent_policy, exploitability_report
 from sparring.learn.infostates import info_state_samples, kl_to_target
 from sparring.learn.loss import option_log_policies
-from sparring.learn.policy import add_lora, load_backend
+from sparring.learn.policy import adapter_dtype, add_lora, load_backend
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
     report. `config` gives model, temperature, lr, distill_steps and seed."""
     torch.manual_seed(config.seed)
     options = LLMConfig(mode="scored", temperature=config.temperature)
-    backend = load_backend(config.model or str(embedded_model_dir()), "bfloat16", "cpu", "distilled")
+    backend = load_backend(config.model or str(embedded_model_dir()), adapter_dtype(), "cpu", "distilled")
     try:
         model = backend.model = add_lora(backend.model, r=8, alpha=16, targets=("q_proj", "k_proj", "v_proj", "o_proj"))
 
@@ -91,7 +91,7 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
     finally:
         backend.close()
     # Measured as users load it (the adapter merged into the base weights), not as trained.
-    saved = load_backend(str(folder), "bfloat16", "cpu", "distilled")
+    saved = load_backend(str(folder), adapter_dtype(), "cpu", "distilled")
     try:
         return exploitability_report(game, agent_policy(game, LLMAgent(saved, options, name="distilled"), mode="exact"))
     finally:

@@ -179,9 +179,9 @@ class Population:
             return PopulationMember(0, "uniform", None, to_table(os_policy.TabularPolicy(self.os_game)))
         from sparring.agents.llm import LLMAgent, LLMConfig
         from sparring.backends.embedded import embedded_model_dir
-        from sparring.learn.policy import load_backend
+        from sparring.learn.policy import adapter_dtype, load_backend
 
-        backend = load_backend(self.config.model or str(embedded_model_dir()), "bfloat16", "cpu", "base")
+        backend = load_backend(self.config.model or str(embedded_model_dir()), adapter_dtype(), "cpu", "base")
         try:
             agent = LLMAgent(backend, LLMConfig(mode="scored", temperature=self.config.temperature), name="base")
             return PopulationMember(0, "base", None, _exact_table(self.game, agent))
