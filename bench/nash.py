@@ -51,6 +51,11 @@ def trainer_curve(run_dir: Path) -> list[tuple[float, float]]:
         store.close()
 
 
+def summary(curve: list[tuple[float, float]], single_adapter: float | None) -> dict:
+    """A method's curve, its final and best exploitability, and its one adapter's."""
+    return {"curve": curve, "final": curve[-1][1], "best": min(e for _, e in curve), "single_adapter": single_adapter}
+
+
 def run_trainer(method: str, args, out: Path, console) -> dict:
     extra = {"magnet_coef": args.magnet_coef, "magnet_every": args.magnet_every} if method == "mmd" else {}
     config = TrainConfig(
@@ -60,7 +65,7 @@ def run_trainer(method: str, args, out: Path, console) -> dict:
     )
     train(config, console)
     curve = trainer_curve(out)
-    return {"curve": curve, "final": curve[-1][1], "best": min(e for _, e in curve), "single_adapter": curve[-1][1]}
+    return summary(curve, curve[-1][1])
 
 
 def run_psro(args, out: Path, console) -> dict:
@@ -74,9 +79,8 @@ def run_psro(args, out: Path, console) -> dict:
         distilled = [e for e in store.exploitability() if e.checkpoint == "distilled"]
     finally:
         store.close()
-    curve = [(i.seconds, i.exploitability) for i in iterations]
-    return {"curve": curve, "final": curve[-1][1], "best": min(e for _, e in curve),
-            "single_adapter": distilled[-1].exploitability if distilled else None}
+    return summary([(i.seconds, i.exploitability) for i in iterations],
+                   distilled[-1].exploitability if distilled else None)
 
 
 def run_mirror_method(args, out: Path, console) -> dict:
@@ -91,9 +95,7 @@ def run_mirror_method(args, out: Path, console) -> dict:
     finally:
         store.close()
     # each iteration measures the policy it starts from, after the time of those before it
-    curve = [(s["seconds"] - s["iteration_s"], s["exploitability"]) for s in steps]
-    return {"curve": curve, "final": curve[-1][1], "best": min(e for _, e in curve),
-            "single_adapter": loaded[-1].exploitability}
+    return summary([(s["seconds"] - s["iteration_s"], s["exploitability"]) for s in steps], loaded[-1].exploitability)
 
 
 def plot(results: dict, path: Path) -> None:

@@ -197,14 +197,14 @@ def _build_config(cls: type, params: dict[str, Any], kind: str):
     an unknown option, a value of the wrong kind, a number that is not finite, or a
     missing one is the user's error, said in words before anything is built."""
     signature = inspect.signature(cls)
-    types = typing.get_type_hints(cls.__init__ if not dataclasses.is_dataclass(cls) else cls)
+    hints = typing.get_type_hints(cls.__init__ if not dataclasses.is_dataclass(cls) else cls)
     options = [name for name in signature.parameters if name != "os_game"]
     for key, value in params.items():
         if key == "os_game":
             continue
         if key not in signature.parameters:
             raise SparringError(f"{kind} has no option '{key}': options are {', '.join(options)}")
-        wanted = _kind_problem(value, types.get(key, Any))
+        wanted = _kind_problem(value, hints.get(key, Any))
         if wanted:
             raise SparringError(f"{kind}: {key} must be {wanted}, got {value!r}")
     missing = [name for name, p in signature.parameters.items() if p.default is p.empty and name not in params]

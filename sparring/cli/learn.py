@@ -118,11 +118,8 @@ def train(
     resume = resume or given.get("resume")
     if resume:
         train_config = build_config(TrainConfig, resumed_settings(_stored_settings(resume, "train_config", "training"), given, resume))
-    elif given.get("out"):
-        train_config = build_config(TrainConfig, given)
-    else:  # the default directory is made once the config is known to be good
-        train_config = dataclasses.replace(build_config(TrainConfig, {**given, "out": "runs/train"}),
-                                           out=default_run_dir("train"))
+    else:
+        train_config = _new_run(TrainConfig, given, "train")
     run_dir = run_training(train_config, console=console)
     console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
 
@@ -158,16 +155,17 @@ def population(
     """Population self-play (PSRO): members are LoRA adapters of the model, each
     trained against the meta-Nash mixture of the others; the exact meta-game, the
     mixture's exact exploitability per iteration, and one distilled adapter."""
-    from sparring.cli.config import load_config
+    from sparring.cli.config import build_config, config_values
     from sparring.learn.population.run import PopulationConfig, run_population
 
     overrides = {"game": game, "method": method, "iterations": iterations, "solver": solver, "oracle": oracle,
-                 "steps": steps, "seed": seed, "out": out, "resume": resume}
+                 "steps": steps, "seed": seed, "out": out}
     if resume is not None:
-        overrides = {**_stored_settings(resume, "population_config", "population"), "resume": resume}
-    elif config is None and out is None:
-        overrides["out"] = default_run_dir("population")
-    run_dir = run_population(load_config(PopulationConfig, None if resume else config, overrides), console=console)
+        settings = build_config(PopulationConfig, {**_stored_settings(resume, "population_config", "population"),
+                                                   "resume": resume})
+    else:
+        settings = _new_run(PopulationConfig, config_values(PopulationConfig, config, overrides), "population")
+    run_dir = run_population(settings, console=console)
     console.print(f"population in [bold]{run_dir}[/]: play its mixture with --players {run_dir}/nash; "
                   f"sparring report {run_dir}")
 
@@ -192,7 +190,7 @@ def mirror(
     it in both seats for exact action values, and moves the model toward the mirror
     descent step. The exploitability of the model's own policy per iteration; the
     final adapter in RUN_DIR/policy."""
-    from sparring.cli.config import load_config
+    from sparring.cli.config import build_config, config_values
     from sparring.learn.mirror import MirrorConfig, run_mirror
 
     overrides = {"game": game, "iterations": iterations, "step_size": step_size, "magnet_coef": magnet_coef,
@@ -204,12 +202,23 @@ def mirror(
             raise SparringError(f"--resume takes the run's stored settings; only --iterations and --time-budget-s "
                                 f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in changed)}")
         extend = {k: overrides[k] for k in ("iterations", "time_budget_s") if overrides[k] is not None}
-        overrides = {**_stored_settings(resume, "mirror_config", "mirror"), **extend, "resume": resume}
-    elif config is None and out is None:
-        overrides["out"] = default_run_dir("mirror")
-    run_dir = run_mirror(load_config(MirrorConfig, None if resume else config, overrides), console=console)
+        settings = build_config(MirrorConfig, {**_stored_settings(resume, "mirror_config", "mirror"), **extend,
+                                               "resume": resume})
+    else:
+        settings = _new_run(MirrorConfig, config_values(MirrorConfig, config, overrides), "mirror")
+    run_dir = run_mirror(settings, console=console)
     console.print(f"the trained policy is [bold]{run_dir}/policy[/]: play it with --players {run_dir}/policy; "
                   f"sparring report {run_dir}")
+
+
+def _new_run(cls: type, values: dict, kind: str):
+    """The settings of a new run of `cls` from the options given; without an out, a
+    fresh default run directory, made only once the settings are known to be good."""
+    from sparring.cli.config import build_config
+
+    if values.get("out"):
+        return build_config(cls, values)
+    return dataclasses.replace(build_config(cls, {**values, "out": f"runs/{kind}"}), out=default_run_dir(kind))
 
 
 def _stored_settings(run_dir: str, key: str, kind: str) -> dict:

@@ -20,6 +20,7 @@ import torch
 
 from sparring.agents.registry import AGENT_OPTIONS_FILE
 from sparring.backends.hf_compat import quiet_loading
+from sparring.errors import SparringError
 
 CHECKPOINTS = "checkpoints"
 POLICY_DIR = "policy"
@@ -81,3 +82,45 @@ def load_checkpoint(checkpoint: Path, model, lora: bool, dtype: str, device: str
         saved = AutoModelForCausalLM.from_pretrained(checkpoint / POLICY_DIR, dtype=getattr(torch, dtype))
         model.load_state_dict(saved.state_dict())
     return torch.load(checkpoint / STATE_FILE, weights_only=False, map_location=device)
+
+
+def write_policy(folder: Path, model, agent_options: dict[str, Any]) -> None:
+    """Save a trained adapter and the agent options it plays by as FOLDER (an agent:
+    `--players FOLDER`), atomically: a temporary folder renamed into place."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with quiet_loading():  # no "Writing model shards" bar
+        model.save_pretrained(tmp)
+    (tmp / AGENT_OPTIONS_FILE).write_text(json.dumps(agent_options))
+    shutil.rmtree(folder, ignore_errors=True)
+    tmp.replace(folder)
+
+
+def loaded_policy(game, folder: Path):
+    """The exact policy of the agent saved in FOLDER as users load it (`--players
+    FOLDER`: the adapter merged into the base weights, in the backend's own dtype),
+    not as it was trained."""
+    from sparring.agents.registry import AgentFactory
+    from sparring.eval.exploitability import agent_policy
+
+    factory = AgentFactory(game)
+    try:
+        return agent_policy(game, factory.make(str(folder)), mode="exact")
+    finally:
+        factory.close()
+
+
+def check_stored_settings(stored: dict | None, settings: dict, run_dir: Path, resuming: bool, kind: str,
+                          occupied: bool = False) -> None:
+    """Compare a run's stored settings with those it is started with: refuse to
+    resume a directory that holds no `kind` run, to start a run where one is (stored
+    settings, or `occupied`), and to resume with other settings."""
+    if resuming and stored is None:
+        raise SparringError(f"nothing to resume in {run_dir}: it holds no {kind} run. Start one with out=DIR")
+    if not resuming and (stored is not None or occupied):
+        raise SparringError(f"{run_dir} already holds a run: continue it with resume={run_dir}, or choose another out")
+    if stored is not None and stored != settings:
+        differ = sorted(k for k in stored if stored[k] != settings.get(k))
+        raise SparringError(f"cannot resume {run_dir}: it was run with other settings ({', '.join(differ)}); "
+                            "repeat them (--resume takes the stored ones), or start a new run")

@@ -36,8 +36,6 @@ checkpoint and gives the same iterations as an unbroken run.
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,20 +47,21 @@ from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms.action_value import TreeWalkCalculator
 
 from sparring.agents.llm import LLMAgent, LLMConfig
-from sparring.agents.registry import AGENT_OPTIONS_FILE
 from sparring.backends.embedded import embedded_model_dir
-from sparring.backends.hf_compat import quiet_loading
 from sparring.errors import SparringError
-from sparring.eval.exploitability import agent_policy, exploitability_report
+from sparring.eval.exploitability import exploitability_report
 from sparring.games.registry import make_game
 from sparring.learn.checkpoint import (
+    check_stored_settings,
     latest_checkpoint,
     load_checkpoint,
+    loaded_policy,
     save_checkpoint,
+    write_policy,
 )
 from sparring.learn.infostates import info_state_samples, kl_to_target
 from sparring.learn.loss import option_log_policies
-from sparring.learn.policy import add_lora, load_backend
+from sparring.learn.policy import adapter_dtype, add_lora, load_backend
 from sparring.learn.population.metagame import two_player_zero_sum
 from sparring.records import ExploitabilityEntry
 from sparring.store import RunStore
@@ -92,8 +91,8 @@ class MirrorConfig:
     lora_rank: int = 8
     model: str = ""
     """Local model directory; empty means the embedded SmolLM2-135M."""
-    dtype: str = "float32"
-    """Model weights: float32, or bfloat16 (fast only on CPUs with bfloat16 arithmetic)."""
+    dtype: str = "auto"
+    """Model weights: auto (bfloat16 where the CPU has bfloat16 arithmetic, else float32), float32 or bfloat16."""
     chunk: int = 32
     """Information states per forward pass (memory against speed; the result is the same)."""
     checkpoint_every: int = 5
@@ -115,12 +114,16 @@ class MirrorConfig:
         for name, value in (("step_size", self.step_size), ("lr", self.lr), ("temperature", self.temperature)):
             if not 0 < value < float("inf"):
                 raise SparringError(f"{name} must be a positive number, got {value}")
-        if self.dtype not in ("float32", "bfloat16"):
-            raise SparringError(f"dtype '{self.dtype}' unknown: use float32 or bfloat16")
+        if self.dtype not in ("auto", "float32", "bfloat16"):
+            raise SparringError(f"dtype '{self.dtype}' unknown: use auto, float32 or bfloat16")
         if not self.out and not self.resume:
             raise SparringError("no run directory: set out=DIR for a new run or resume=DIR to continue one")
         if self.out and self.resume and Path(self.out) != Path(self.resume):
             raise SparringError(f"out={self.out} and resume={self.resume} differ: give only resume=DIR to continue a run")
+
+    @property
+    def model_dtype(self) -> str:
+        return adapter_dtype() if self.dtype == "auto" else self.dtype
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that decide the run's numbers (stored; a resume must match them)."""
@@ -175,11 +178,12 @@ class MirrorRun:
         self.os_game = two_player_zero_sum(self.game)  # refuses, with the reason, before any compute
         self.run_dir = Path(config.resume or config.out)
         self.store = RunStore(self.run_dir, create=not config.resume)
-        self._check_stored()
+        check_stored_settings(self.store.get_meta("mirror_config"), config.to_dict(), self.run_dir,
+                              resuming=bool(config.resume), kind="mirror")
         self.store.set_meta("mirror_config", config.to_dict())
         torch.manual_seed(config.seed)
         self.options = LLMConfig(mode="scored", temperature=config.temperature)
-        self.backend = load_backend(config.model or str(embedded_model_dir()), config.dtype, "cpu", POLICY_DIR)
+        self.backend = load_backend(config.model or str(embedded_model_dir()), config.model_dtype, "cpu", POLICY_DIR)
         self.model = self.backend.model = add_lora(self.backend.model, r=config.lora_rank, alpha=2 * config.lora_rank,
                                                    targets=LORA_TARGETS)
         states = info_state_samples(self.game, LLMAgent(self.backend, self.options, name=POLICY_DIR))
@@ -194,24 +198,12 @@ class MirrorRun:
         self.iteration, self.seconds = 0, 0.0
         self._restore()
 
-    def _check_stored(self) -> None:
-        stored = self.store.get_meta("mirror_config")
-        if self.config.resume and stored is None:
-            raise SparringError(f"nothing to resume in {self.run_dir}: it holds no mirror run. Start one with out=DIR")
-        if not self.config.resume and stored is not None:
-            raise SparringError(f"{self.run_dir} already holds a run: continue it with resume={self.run_dir}, "
-                                "or choose another out")
-        if stored is not None and stored != self.config.to_dict():
-            differ = sorted(k for k in stored if stored[k] != self.config.to_dict().get(k))
-            raise SparringError(f"cannot resume {self.run_dir}: it was run with other settings ({', '.join(differ)}); "
-                                "repeat them (--resume takes the stored ones), or start a new run")
-
     def _restore(self) -> None:
         """Continue from the last checkpoint, forgetting what was logged after it."""
         checkpoint = latest_checkpoint(self.run_dir)
         if checkpoint is None:
             return
-        state = load_checkpoint(checkpoint, self.model, True, self.config.dtype, "cpu")
+        state = load_checkpoint(checkpoint, self.model, True, self.config.model_dtype, "cpu")
         self.optimizer.load_state_dict(state["optimizer"])
         self.magnet, self.iteration, self.seconds = state["magnet"], state["iteration"], state["seconds"]
         self.store.rewind(self.iteration - 1, next_match=0)
@@ -244,13 +236,14 @@ class MirrorRun:
         gaps = self._fit(targets, kept)
         if c.magnet_every and (self.iteration + 1) % c.magnet_every == 0:
             self.magnet = probs.copy()
-        self.seconds += time.perf_counter() - start
+        elapsed = time.perf_counter() - start
+        self.seconds += elapsed
         self.store.add_exploitability(ExploitabilityEntry(
             step=self.iteration, exploitability=report.exploitability, nash_conv=report.nash_conv, mode="exact",
             game=self.game.spec.ref, agent=POLICY_DIR))
         self.store.write_train_step(self.iteration, {
             "step": self.iteration, "exploitability": report.exploitability, "nash_conv": report.nash_conv,
-            "target_kl": shift, "logit_gaps": gaps, "seconds": self.seconds, "iteration_s": time.perf_counter() - start})
+            "target_kl": shift, "logit_gaps": gaps, "seconds": self.seconds, "iteration_s": elapsed})
         self._say(f"iteration {self.iteration}: exploitability {report.exploitability:.4f}, "
                   f"KL(target || policy) {shift:.4f}, squared log gap {' -> '.join(f'{g:.3f}' for g in gaps)}, "
                   f"{self.seconds:.0f} s")
@@ -264,7 +257,7 @@ class MirrorRun:
             log_pis = self._log_policies(self.samples)
             return [lp.detach() for lp in log_pis], log_pis
         with torch.no_grad():
-            return [lp for chunk in self._chunks(self.samples) for lp in self._log_policies(chunk)], None
+            return [lp for chunk in self._chunks() for lp in self._log_policies(chunk)], None
 
     def _fit(self, targets: list[torch.Tensor], kept: list[torch.Tensor] | None) -> list[float]:
         """`fit_steps` AdamW steps on the mean over information states of
@@ -273,9 +266,8 @@ class MirrorRun:
         for k in range(self.config.fit_steps):
             self.optimizer.zero_grad(set_to_none=True)
             gap = 0.0
-            for begin, chunk in zip(range(0, n, self.config.chunk), self._chunks(self.samples)):
+            for chunk, chunk_targets in zip(self._chunks(), self._chunks(targets)):
                 log_pis = kept if k == 0 and kept is not None else self._log_policies(chunk)
-                chunk_targets = targets[begin:begin + len(chunk)]
                 loss = torch.stack([logit_gap(t, lp) for t, lp in zip(chunk_targets, log_pis)]).sum() / n
                 loss.backward()
                 gap += float(loss.detach())
@@ -285,7 +277,9 @@ class MirrorRun:
         self.backend.weights_version = f"iteration-{self.iteration + 1}"
         return gaps
 
-    def _chunks(self, items: list) -> list[list]:
+    def _chunks(self, items: list | None = None) -> list[list]:
+        """`items` (the samples, by default) in runs of `chunk`, one forward pass each."""
+        items = self.samples if items is None else items
         return [items[i:i + self.config.chunk] for i in range(0, len(items), self.config.chunk)]
 
     def _log_policies(self, samples) -> list[torch.Tensor]:
@@ -301,11 +295,7 @@ class MirrorRun:
         """RUN_DIR/policy: the final adapter as an agent, measured as users load it."""
         folder = self.run_dir / POLICY_DIR
         write_policy(folder, self.model, dataclasses.asdict(self.options))
-        loaded = load_backend(str(folder), self.config.dtype, "cpu", POLICY_DIR)
-        try:
-            measured = agent_policy(self.game, LLMAgent(loaded, self.options, name=POLICY_DIR), mode="exact")
-        finally:
-            loaded.close()
+        measured = loaded_policy(self.game, folder)
         report = exploitability_report(self.game, measured, resamples=0)
         self.store.add_exploitability(report.entry(self.iteration, checkpoint=POLICY_DIR))
         self._say(f"the policy after {self.iteration} iterations, as loaded from {folder}: "
@@ -319,13 +309,3 @@ class MirrorRun:
         if self.console is not None:
             self.console.print(text, markup=False, highlight=False)
 
-
-def write_policy(folder: Path, model, agent_options: dict[str, Any]) -> None:
-    """Save the adapter and the options it plays by as FOLDER, atomically."""
-    tmp = folder.with_name(folder.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with quiet_loading():  # no "Writing model shards" bar
-        model.save_pretrained(tmp)
-    (tmp / AGENT_OPTIONS_FILE).write_text(json.dumps(agent_options))
-    shutil.rmtree(folder, ignore_errors=True)
-    tmp.replace(folder)

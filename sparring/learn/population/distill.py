@@ -10,17 +10,15 @@ play).
 from __future__ import annotations
 
 import dataclasses
-import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from sparring.agents.llm import LLMAgent, LLMConfig
-from sparring.agents.registry import AGENT_OPTIONS_FILE
 from sparring.backends.embedded import embedded_model_dir
-from sparring.eval.exploitability import agent_policy, exploitability_report
+from sparring.eval.exploitability import exploitability_report
+from sparring.learn.checkpoint import POLICY_DIR, loaded_policy, write_policy
 from sparring.learn.infostates import info_state_samples, kl_to_target
 from sparring.learn.loss import option_log_policies
 from sparring.learn.policy import adapter_dtype, add_lora, load_backend
@@ -82,17 +80,7 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
         distill(model, LLMAgent(backend, options, name="distilled"), game, target, config.distill_steps, config.lr,
                 on_step=report_step)
         folder = Path(folder)
-        tmp = folder.with_name(folder.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp / "policy")
-        (tmp / "policy" / AGENT_OPTIONS_FILE).write_text(json.dumps(dataclasses.asdict(options)))
-        shutil.rmtree(folder, ignore_errors=True)
-        tmp.replace(folder)
+        write_policy(folder / POLICY_DIR, model, dataclasses.asdict(options))
     finally:
         backend.close()
-    # Measured as users load it (the adapter merged into the base weights), not as trained.
-    saved = load_backend(str(folder), adapter_dtype(), "cpu", "distilled")
-    try:
-        return exploitability_report(game, agent_policy(game, LLMAgent(saved, options, name="distilled"), mode="exact"))
-    finally:
-        saved.close()
+    return exploitability_report(game, loaded_policy(game, folder))

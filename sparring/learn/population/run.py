@@ -35,7 +35,13 @@ from typing import Any
 from sparring.agents.solvers import policy_json
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
-from sparring.learn.population.metagame import MetaGame, from_table, to_table, two_player_zero_sum
+from sparring.learn.checkpoint import check_stored_settings
+from sparring.learn.population.metagame import (
+    MetaGame,
+    from_table,
+    to_table,
+    two_player_zero_sum,
+)
 from sparring.learn.population.metasolvers import META_SOLVERS, meta_solver
 from sparring.learn.population.oracles import exact_best_response
 from sparring.learn.population.psro import solve_meta_game
@@ -121,15 +127,9 @@ class Population:
         self.os_game = two_player_zero_sum(self.game)  # refuses, with the reason, before any compute
         self.run_dir = Path(config.resume or config.out)
         self.store = RunStore(self.run_dir, create=not config.resume)
-        stored = self.store.get_meta("population_config")
-        if config.resume and stored is None:
-            raise SparringError(f"nothing to resume in {self.run_dir}: it holds no population run. Start one with out=DIR")
-        if not config.resume and (stored is not None or self.store.finished_indices()):
-            raise SparringError(f"{self.run_dir} already holds a run: continue it with resume={self.run_dir}, or choose another out")
-        if stored is not None and stored != config.to_dict():
-            differ = sorted(k for k in stored if stored[k] != config.to_dict().get(k))
-            raise SparringError(f"cannot resume {self.run_dir}: it was run with other settings ({', '.join(differ)}); "
-                                "repeat them (--resume takes the stored ones), or start a new run")
+        check_stored_settings(self.store.get_meta("population_config"), config.to_dict(), self.run_dir,
+                              resuming=bool(config.resume), kind="population",
+                              occupied=bool(self.store.finished_indices()))
         self.store.set_meta("kind", "population")
         self.store.set_meta("population_config", config.to_dict())
         self.solver = meta_solver(config.solver)
