@@ -52,7 +52,7 @@ def distill(model, agent: LLMAgent, game, target: dict[str, dict[int, float]], s
             log_pis = option_log_policies(model, chunk, agent.backend.pad_id, device)
             chunk_kl = [kl_to_target(t.to(device), lp) for t, lp in zip(targets[start:start + 16], log_pis)]
             (torch.stack(chunk_kl).sum() / len(samples)).backward()
-            kls += [float(k) for k in chunk_kl]
+            kls += [float(k.detach()) for k in chunk_kl]
         log.append(DistillStep(step, sum(kls) / len(kls), max(kls)))
         if on_step is not None:
             on_step(log[-1])
