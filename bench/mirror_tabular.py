@@ -4,7 +4,8 @@ action values (`action_values`) the model follows. Prints the exact exploitabili
 at a few iterations, so a setting can be chosen before spending model time.
 
     python bench/mirror_tabular.py                                       # Kuhn, the defaults
-    python bench/mirror_tabular.py --step-size 1.0 --magnet-coef 0.5 --magnet-every 5
+    python bench/mirror_tabular.py --seed 3 --iterations 40              # another start
+    python bench/mirror_tabular.py --step-size 0.5 --magnet-coef 0.2 --magnet-every 0   # a fixed magnet
     python bench/mirror_tabular.py --game leduc_poker --step-size 0.2 --magnet-coef 0.5
 """
 
@@ -18,9 +19,9 @@ from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms import exploitability
 from open_spiel.python.algorithms.action_value import TreeWalkCalculator
 
-from sparring.learn.mirror import MirrorConfig, action_values, mmd_target
+from sparring.learn.mirror import MirrorConfig, action_values, mmd_target, with_floor
 
-REPORTED = (5, 10, 20, 50, 100, 200)
+REPORTED = (5, 10, 20, 40, 50, 100, 200)
 
 
 def main() -> None:
@@ -30,6 +31,7 @@ def main() -> None:
     parser.add_argument("--step-size", type=float, default=defaults.step_size)
     parser.add_argument("--magnet-coef", type=float, default=defaults.magnet_coef)
     parser.add_argument("--magnet-every", type=int, default=defaults.magnet_every)
+    parser.add_argument("--floor", type=float, default=defaults.floor)
     parser.add_argument("--iterations", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
@@ -43,11 +45,12 @@ def main() -> None:
     magnet = legal / legal.sum(axis=1, keepdims=True)
     calculator = TreeWalkCalculator(game)
     print(f"{args.game}: step size {args.step_size}, magnet coefficient {args.magnet_coef}, "
-          f"magnet moved every {args.magnet_every or 'never'}")
+          f"magnet moved every {args.magnet_every or 'never'}, floor {args.floor}")
     print(f"  iteration 0: exploitability {exploitability.exploitability(game, policy):.4f}")
     for t in range(1, args.iterations + 1):
-        policy.action_probability_array[:] = mmd_target(policy.action_probability_array, action_values(calculator, policy),
-                                                        magnet, legal, args.step_size, args.magnet_coef)
+        target = mmd_target(policy.action_probability_array, action_values(calculator, policy), magnet, legal,
+                            args.step_size, args.magnet_coef)
+        policy.action_probability_array[:] = with_floor(target, legal, args.floor)
         if args.magnet_every and t % args.magnet_every == 0:
             magnet = policy.action_probability_array.copy()
         if t in REPORTED or t == args.iterations:

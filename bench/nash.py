@@ -18,7 +18,8 @@ results.json into --out.
 
     python bench/nash.py --budget-s 1800
     python bench/nash.py --methods psro --budget-s 900 --game leduc_poker
-    python bench/nash.py --methods mirror --budget-s 3600 --game leduc_poker --mirror-step-size 0.2 --mirror-magnet-coef 0.5
+    python bench/nash.py --methods mirror --budget-s 1800 --mirror-step-size 1.0 --mirror-magnet-coef 0.5 --mirror-magnet-every 5
+    python bench/nash.py --methods mirror --budget-s 3600 --game leduc_poker --mirror-fit adam --mirror-step-size 0.2 --mirror-magnet-coef 0.5
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def run_psro(args, out: Path, console) -> dict:
 def run_mirror_method(args, out: Path, console) -> dict:
     config = MirrorConfig(game=args.game, iterations=100_000, time_budget_s=args.budget_s,
                           step_size=args.mirror_step_size, magnet_coef=args.mirror_magnet_coef,
-                          lr=args.mirror_lr, seed=args.seed, out=str(out))
+                          magnet_every=args.mirror_magnet_every, fit=args.mirror_fit, lr=args.mirror_lr,
+                          seed=args.seed, out=str(out))
     run_mirror(config, console)
     store = RunStore(out)
     try:
@@ -132,7 +134,9 @@ def main() -> None:
     parser.add_argument("--distill-steps", type=int, default=100)
     parser.add_argument("--mirror-step-size", type=float, default=0.5)
     parser.add_argument("--mirror-magnet-coef", type=float, default=0.2)
-    parser.add_argument("--mirror-lr", type=float, default=1e-3)
+    parser.add_argument("--mirror-magnet-every", type=int, default=0)
+    parser.add_argument("--mirror-fit", default="gauss_newton", choices=("gauss_newton", "adam"))
+    parser.add_argument("--mirror-lr", type=float, default=1e-3, help="AdamW learning rate, with --mirror-fit adam")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=f"runs/bench-nash-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args()

@@ -129,8 +129,9 @@ def test_an_openai_compatible_server_plays_through_the_cli(tmp_path):
 
 @pytest.mark.slow
 def test_the_main_job_trains_and_compares_before_and_after(tmp_path):
-    run = sparring("demo", "--steps", "1", "--eval-games", "8", "--out", "d", cwd=tmp_path)
+    run = sparring("demo", "--iterations", "1", "--eval-games", "8", "--out", "d", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "before" in run.stdout and "invalid answer rate" in run.stdout
+    assert "before" in run.stdout and "exploitability (exact)" in run.stdout and "win rate" in run.stdout
+    assert "0.737" in run.stdout  # the embedded model's exact exploitability in scored mode, before training
     assert (tmp_path / "d" / "curves.png").exists()
-    assert (tmp_path / "d" / "checkpoints" / "latest").exists()
+    assert (tmp_path / "d" / "policy" / "adapter_model.safetensors").exists()

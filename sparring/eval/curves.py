@@ -29,6 +29,8 @@ def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None =
     steps, evals = log if log is not None else read_train_log(run_dir)
     if not steps:
         raise SparringError(f"{run_dir} has no training steps yet: train first (sparring train --out {run_dir})")
+    if "target_kl" in steps[0]:
+        return _plot_mirror(run_dir, steps, plt), []
     x = [s["step"] for s in steps]
     fig, axes = plt.subplots(2, 2, figsize=(11, 7))
     axes[0, 0].plot(x, [s["loss"] for s in steps])
@@ -66,3 +68,26 @@ def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None =
     fig.savefig(png, dpi=100)
     plt.close(fig)
     return png, rows
+
+
+def _plot_mirror(run_dir: str | Path, steps: list[dict], plt) -> Path:
+    """A mirror descent run: the exact exploitability of the policy each iteration
+    starts from, and the squared log gap to each iteration's target before and after
+    its fit."""
+    x = [s["step"] for s in steps]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].plot(x, [s["exploitability"] for s in steps], marker=".")
+    axes[0].set_yscale("log")
+    axes[0].set_title("exploitability of the model's policy (exact)")
+    axes[1].plot(x, [s["logit_gaps"][0] for s in steps], label="before the fit")
+    axes[1].plot(x, [s["logit_gaps"][-1] for s in steps], label="after")
+    axes[1].set_yscale("log")
+    axes[1].set_title("squared log gap to the iteration's target")
+    axes[1].legend()
+    for ax in axes:
+        ax.set_xlabel("iteration")
+    fig.tight_layout()
+    png = Path(run_dir) / "curves.png"
+    fig.savefig(png, dpi=100)
+    plt.close(fig)
+    return png

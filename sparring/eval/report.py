@@ -73,7 +73,7 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
         if tournament is not None and matches:
             _tournament_section(doc, tournament, matches, bootstrap)
         if steps and store.kind() == "mirror":
-            _mirror_section(doc, store.get_meta("mirror_config") or {}, steps)
+            _mirror_section(doc, run_dir, store.get_meta("mirror_config") or {}, steps)
         elif steps:
             _training_section(doc, run_dir, store, steps)
         elif store.get_meta("kind") == "train":
@@ -283,13 +283,18 @@ def _training_section(doc: Document, run_dir: Path, store: RunStore, steps: list
     doc.table(["step", "loss", "training return", "invalid rate", "kl", "entropy"], rows)
 
 
-def _mirror_section(doc: Document, config: dict, steps: list[dict]) -> None:
+def _mirror_section(doc: Document, run_dir: Path, config: dict, steps: list[dict]) -> None:
     doc.heading("Mirror descent over the whole game tree")
+    png, _ = plot_curves(run_dir, (steps, []))
+    doc.png(png.read_bytes(), "curves.png", "the exact exploitability of the model's policy per iteration, and the "
+            "squared log gap to each iteration's target before and after its fit")
     doc.text(f"{len(steps)} iterations at step size {config.get('step_size')}, magnet coefficient "
              f"{config.get('magnet_coef')} (magnet moved every {config.get('magnet_every') or 'never'}), "
-             f"{config.get('fit_steps')} gradient step(s) per iteration. Each row is the policy an iteration "
-             "starts from: its exact exploitability, how far the mirror descent step moves it (KL), and the "
-             "squared log-probability gap to the step's target before each fit step.")
+             f"up to {config.get('fit_steps')} {config.get('fit', 'adam').replace('_', '-')} step(s) per iteration "
+             f"(until the squared log gap is below {config.get('fit_tolerance', 0)} of its value before). Each row "
+             "is the policy an iteration starts from: its exact exploitability, how far the mirror descent step "
+             "moves it (KL), and the squared log-probability gap to the step's target before the fit and after "
+             "each fit step.")
     shown = steps if len(steps) <= STEP_ROWS else [
         steps[round(k * (len(steps) - 1) / (STEP_ROWS - 1))] for k in range(STEP_ROWS)]
     doc.table(["iteration", "exploitability", "KL(target || policy)", "log gap", "seconds"],

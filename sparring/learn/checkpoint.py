@@ -44,7 +44,7 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
     """Write checkpoints/step-N atomically and point `latest` at it; then drop every
     other checkpoint whose name is not in `keep`. `tokenizer` is saved beside the
     model when given (a full model; an adapter names its base model instead);
-    `agent_options` (the LLM agent's mode, temperature, ...) beside it, so the
+    `agent_options` (the LLM agent's mode, temperature, dtype, ...) beside it, so the
     checkpoint plays as it was trained."""
     root = run_dir / CHECKPOINTS
     name = checkpoint_name(step)
@@ -99,8 +99,8 @@ def write_policy(folder: Path, model, agent_options: dict[str, Any]) -> None:
 
 def loaded_policy(game, folder: Path):
     """The exact policy of the agent saved in FOLDER as users load it (`--players
-    FOLDER`: the adapter merged into the base weights, in the backend's own dtype),
-    not as it was trained."""
+    FOLDER`: the adapter merged into the base weights, in the dtype its agent.json
+    names), not as it was trained."""
     from sparring.agents.registry import AgentFactory
     from sparring.eval.exploitability import agent_policy
 
@@ -121,6 +121,6 @@ def check_stored_settings(stored: dict | None, settings: dict, run_dir: Path, re
     if not resuming and (stored is not None or occupied):
         raise SparringError(f"{run_dir} already holds a run: continue it with resume={run_dir}, or choose another out")
     if stored is not None and stored != settings:
-        differ = sorted(k for k in stored if stored[k] != settings.get(k))
+        differ = sorted(k for k in stored.keys() | settings.keys() if stored.get(k) != settings.get(k))
         raise SparringError(f"cannot resume {run_dir}: it was run with other settings ({', '.join(differ)}); "
                             "repeat them (--resume takes the stored ones), or start a new run")
