@@ -18,7 +18,7 @@ results.json into --out.
 
     python bench/nash.py --budget-s 1800
     python bench/nash.py --methods psro --budget-s 900 --game leduc_poker
-    python bench/nash.py --methods mirror --budget-s 1800 --mirror-step-size 1.0 --mirror-magnet-coef 0.5 --mirror-magnet-every 5
+    python bench/nash.py --methods mirror --budget-s 1800
     python bench/nash.py --methods mirror --budget-s 3600 --game leduc_poker --mirror-fit adam --mirror-step-size 0.2 --mirror-magnet-coef 0.5
 """
 
@@ -132,11 +132,12 @@ def main() -> None:
     parser.add_argument("--magnet-every", type=int, default=10)
     parser.add_argument("--psro-steps", type=int, default=15, help="training steps per PSRO member")
     parser.add_argument("--distill-steps", type=int, default=100)
-    parser.add_argument("--mirror-step-size", type=float, default=0.5)
-    parser.add_argument("--mirror-magnet-coef", type=float, default=0.2)
-    parser.add_argument("--mirror-magnet-every", type=int, default=0)
-    parser.add_argument("--mirror-fit", default="gauss_newton", choices=("gauss_newton", "adam"))
-    parser.add_argument("--mirror-lr", type=float, default=1e-3, help="AdamW learning rate, with --mirror-fit adam")
+    mirror = MirrorConfig(out="unused")  # its defaults
+    parser.add_argument("--mirror-step-size", type=float, default=mirror.step_size)
+    parser.add_argument("--mirror-magnet-coef", type=float, default=mirror.magnet_coef)
+    parser.add_argument("--mirror-magnet-every", type=int, default=mirror.magnet_every)
+    parser.add_argument("--mirror-fit", default=mirror.fit, choices=("gauss_newton", "adam"))
+    parser.add_argument("--mirror-lr", type=float, default=mirror.lr, help="AdamW learning rate, with --mirror-fit adam")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=f"runs/bench-nash-{time.strftime('%Y%m%d-%H%M%S')}")
     args = parser.parse_args()
