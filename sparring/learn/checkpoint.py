@@ -55,7 +55,7 @@ def save_checkpoint(run_dir: Path, step: int, model, tokenizer, state: dict[str,
         model.save_pretrained(tmp / POLICY_DIR)
     if tokenizer is not None:
         tokenizer.save_pretrained(tmp / POLICY_DIR)
-    (tmp / POLICY_DIR / AGENT_OPTIONS_FILE).write_text(json.dumps(agent_options))
+    _write_agent_options(tmp / POLICY_DIR, model, agent_options)
     torch.save(state, tmp / STATE_FILE)
     final = root / name
     shutil.rmtree(final, ignore_errors=True)
@@ -92,9 +92,16 @@ def write_policy(folder: Path, model, agent_options: dict[str, Any]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     with quiet_loading():  # no "Writing model shards" bar
         model.save_pretrained(tmp)
-    (tmp / AGENT_OPTIONS_FILE).write_text(json.dumps(agent_options))
+    _write_agent_options(tmp, model, agent_options)
     shutil.rmtree(folder, ignore_errors=True)
     tmp.replace(folder)
+
+
+def _write_agent_options(folder: Path, model, agent_options: dict[str, Any]) -> None:
+    """agent.json: the options the model plays by, with the dtype it was trained in
+    (the backend's default, bfloat16, would play other numbers than were measured)."""
+    dtype = str(model.dtype).removeprefix("torch.")
+    (folder / AGENT_OPTIONS_FILE).write_text(json.dumps({**agent_options, "dtype": dtype}))
 
 
 def loaded_policy(game, folder: Path):

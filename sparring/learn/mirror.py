@@ -336,21 +336,17 @@ class MirrorRun:
         state = {"optimizer": self.optimizer.state_dict(), "damping": self.newton.damping, "magnet": self.magnet,
                  "iteration": self.iteration, "seconds": self.seconds}
         save_checkpoint(self.run_dir, self.iteration, self.model, None, state, keep=set(),
-                        agent_options=self._agent_options())
+                        agent_options=dataclasses.asdict(self.options))
 
     def _finish(self) -> None:
         """RUN_DIR/policy: the final adapter as an agent, measured as users load it."""
         folder = self.run_dir / POLICY_DIR
-        write_policy(folder, self.model, self._agent_options())
+        write_policy(folder, self.model, dataclasses.asdict(self.options))
         measured = loaded_policy(self.game, folder)
         report = exploitability_report(self.game, measured, resamples=0)
         self.store.add_exploitability(report.entry(self.iteration, checkpoint=POLICY_DIR))
         self._say(f"the policy after {self.iteration} iterations, as loaded from {folder}: "
                   f"exploitability {report.exploitability:.4f}")
-
-    def _agent_options(self) -> dict:
-        """How the adapter plays as an agent: scored, in the dtype it was trained in."""
-        return {**dataclasses.asdict(self.options), "dtype": self.config.model_dtype}
 
     def close(self) -> None:
         self.backend.close()

@@ -377,8 +377,7 @@ class Trainer:
         tokenizer = None if self.config.lora else self.backend.tokenizer
         final = save_checkpoint(self.run_dir, self.step, self.model, tokenizer, state,
                                 keep={Path(p).name for p in self.mix.checkpoints},
-                                agent_options={**dataclasses.asdict(self.config.llm_config()),
-                                               "dtype": self.config.model_dtype})
+                                agent_options=dataclasses.asdict(self.config.llm_config()))
         self._say(f"  checkpoint {final}")
         return final
 

@@ -80,7 +80,7 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
         distill(model, LLMAgent(backend, options, name="distilled"), game, target, config.distill_steps, config.lr,
                 on_step=report_step)
         folder = Path(folder)
-        write_policy(folder / POLICY_DIR, model, {**dataclasses.asdict(options), "dtype": adapter_dtype()})
+        write_policy(folder / POLICY_DIR, model, dataclasses.asdict(options))
     finally:
         backend.close()
     return exploitability_report(game, loaded_policy(game, folder))
