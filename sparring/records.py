@@ -160,13 +160,14 @@ class ExploitabilityEntry:
 
 @dataclass(frozen=True)
 class PopulationMember:
-    """One member of a population: its exact behaviour at every information state,
-    and the checkpoint (a LoRA adapter) that plays it, if it is a model."""
+    """One member of a population: its exact behaviour at every information state
+    (empty in a game too large to enumerate), and the checkpoint (a LoRA adapter)
+    that plays it, if it is a model."""
 
     member: int  # index in the order added
     name: str
     checkpoint: str | None  # run-relative checkpoint directory; None for the base model or a tabular member
-    policy: dict[str, dict[int, float]]  # information state -> {action: probability}
+    policy: dict[str, dict[int, float]]  # information state -> {action: probability}; {} when not enumerable
 
 
 @dataclass(frozen=True)
@@ -175,5 +176,5 @@ class PopulationIteration:
 
     iteration: int
     meta_strategy: tuple[float, ...]  # one probability per member, in the order added
-    exploitability: float  # of the mixture's behaviour policy, exact
+    exploitability: float | None  # of the mixture's behaviour policy, exact; None in a game too large to walk
     seconds: float  # wall time of the run so far

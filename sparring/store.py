@@ -15,7 +15,6 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +24,7 @@ from sparring.records import (
 )
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # A run directory holds one kind of run. Each kind keeps its settings under its own
 # meta key, which names the kind of a store written before runs recorded it.
 KIND_KEYS = {"config": "play", "tournament": "tournament", "train_config": "train",
@@ -100,12 +99,13 @@ CREATE TABLE IF NOT EXISTS metagame (
     row INTEGER NOT NULL,             -- member index
     col INTEGER NOT NULL,
     payoff REAL NOT NULL,             -- row's expected return against col, both seats averaged
+    half_width REAL,                  -- of its 95% interval when sampled from play, NULL when exact
     PRIMARY KEY (row, col)
 );
 CREATE TABLE IF NOT EXISTS population_iterations (
     iteration INTEGER PRIMARY KEY,
     meta_strategy TEXT NOT NULL,      -- JSON list, one probability per member
-    exploitability REAL NOT NULL,
+    exploitability REAL,              -- of the mixture, exact (NULL where the game is too large)
     seconds REAL NOT NULL
 );
 """
@@ -148,8 +148,19 @@ def _migrate_1_to_2(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM meta WHERE key = 'exploitability'")
 
 
+def _migrate_2_to_3(db: sqlite3.Connection) -> None:
+    """Version 3: a meta-game entry may be sampled from play, with the half-width of
+    its interval, and a solve in a game too large to walk has no exploitability."""
+    if "half_width" not in {row[1] for row in db.execute("PRAGMA table_info(metagame)")}:  # 1 -> 2 made it new
+        db.execute("ALTER TABLE metagame ADD COLUMN half_width REAL")
+    db.execute("ALTER TABLE population_iterations RENAME TO population_iterations_2")
+    _create_tables(db)
+    db.execute("INSERT INTO population_iterations SELECT * FROM population_iterations_2")
+    db.execute("DROP TABLE population_iterations_2")
+
+
 # version -> the step that brings a store of that version to the next
-_MIGRATIONS = {1: _migrate_1_to_2}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
 
 
 class RunStore:
@@ -350,14 +361,17 @@ class RunStore:
 
     # ---- populations -----------------------------------------------------------
 
-    def add_member(self, member: PopulationMember, payoffs: dict[tuple[int, int], float]) -> None:
-        """A new member and its meta-game row and column, in one transaction."""
+    def add_member(self, member: PopulationMember, payoffs: dict[tuple[int, int], float],
+                   half_widths: dict[tuple[int, int], float] | None = None) -> None:
+        """A new member and its meta-game row and column (with the half-widths of
+        their intervals, when sampled from play), in one transaction."""
         table = {k: [[a, p] for a, p in v.items()] for k, v in member.policy.items()}
+        half_widths = half_widths or {}
         with self.db:
             self.db.execute("INSERT INTO population_members VALUES (?, ?, ?, ?, ?)",
                             (member.member, member.name, member.checkpoint, json.dumps(table), time.time()))
-            self.db.executemany("INSERT OR REPLACE INTO metagame VALUES (?, ?, ?)",
-                                [(i, j, v) for (i, j), v in payoffs.items()])
+            self.db.executemany("INSERT OR REPLACE INTO metagame VALUES (?, ?, ?, ?)",
+                                [(i, j, v, half_widths.get((i, j))) for (i, j), v in payoffs.items()])
 
     def members(self) -> list[PopulationMember]:
         rows = self.db.execute("SELECT member, name, checkpoint, policy FROM population_members ORDER BY member")
@@ -366,6 +380,11 @@ class RunStore:
 
     def metagame(self) -> dict[tuple[int, int], float]:
         return {(i, j): v for i, j, v in self.db.execute("SELECT row, col, payoff FROM metagame")}
+
+    def metagame_half_widths(self) -> dict[tuple[int, int], float]:
+        """The sampled entries' 95% interval half-widths (exact entries have none)."""
+        return {(i, j): h for i, j, h in self.db.execute(
+            "SELECT row, col, half_width FROM metagame WHERE half_width IS NOT NULL")}
 
     def add_population_iteration(self, solved: PopulationIteration) -> None:
         with self.db:
@@ -376,37 +395,6 @@ class RunStore:
         rows = self.db.execute("SELECT iteration, meta_strategy, exploitability, seconds FROM population_iterations "
                                "ORDER BY iteration")
         return [PopulationIteration(i, tuple(json.loads(m)), e, s) for i, m, e, s in rows]
-
-    # ---- export ------------------------------------------------------------------
-
-    def export_jsonl(self, path: str | Path) -> int:
-        """One JSON object per match, with its turns; returns the number written."""
-        n = 0
-        with open(path, "w") as f:
-            for result in self.results():
-                record = asdict(result.record)
-                record["turns"] = [_turn_json(t) for t in result.turns]
-                f.write(json.dumps(record) + "\n")
-                n += 1
-        return n
-
-    def export_parquet(self, path: str | Path) -> int:
-        """One row per turn, with its match's fields; returns the number of rows."""
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        rows = []
-        for result in self.results():
-            for seq, turn in enumerate(result.turns):
-                row = _turn_json(turn)
-                for key in ("action_logprobs", "option_token_ids", "sampling"):
-                    row[key] = json.dumps(row[key]) if row[key] else None
-                rows.append({
-                    "match_idx": result.index, "seq": seq, **row, "game": result.game, "match_seed": result.seed,
-                    "seats": list(result.seats), "returns": list(result.returns), "forfeit_by": result.forfeit_by,
-                })
-        pq.write_table(pa.Table.from_pylist(rows), path)
-        return len(rows)
 
     def close(self) -> None:
         self.db.close()
@@ -470,21 +458,6 @@ def _turn(v: dict[str, Any]) -> Turn:
     return Turn(decision=v["decision"], attempt=v["attempt"], seat=v["seat"], agent=v["agent"], view=v["view"],
                 choice=choice, valid=bool(v["valid"]), action_name=v["action_name"], reason=v["reason"],
                 forced=bool(v["forced"]))
-
-
-def _turn_json(t: Turn) -> dict[str, Any]:
-    """A turn as one flat JSON object (exports)."""
-    c = t.choice
-    return {
-        "decision": t.decision, "attempt": t.attempt, "seat": t.seat, "agent": t.agent, "view": t.view,
-        "prompt": c.prompt, "completion": c.completion, "prompt_token_ids": list(c.prompt_token_ids),
-        "token_ids": list(c.token_ids), "logprobs": list(c.logprobs),
-        "action_logprobs": {str(k): v for k, v in c.action_logprobs.items()} if c.action_logprobs else None,
-        "option_token_ids": {str(k): list(v) for k, v in c.option_token_ids.items()} if c.option_token_ids else None,
-        "sampling": asdict(c.sampling) if c.sampling else None, "policy_version": c.policy_version,
-        "action": t.action, "action_name": t.action_name, "valid": t.valid, "forced": t.forced,
-        "reason": t.reason, "message": c.message, "latency_s": c.latency_s,
-    }
 
 
 def _insert_exploitability(db: sqlite3.Connection, e: ExploitabilityEntry) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from sparring.agents.scripted import RandomAgent
 from sparring.arena.match import play_matches, rotating_plan
+from sparring.arena.results import export_jsonl, export_parquet
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
 from sparring.store import RunStore
@@ -76,10 +77,10 @@ def test_missing_or_foreign_store(tmp_path):
 def test_exports_round_trip(tmp_path):
     store = RunStore(tmp_path, create=True)
     _play(store, [RandomAgent("a"), RandomAgent("b")], range(5))
-    assert store.export_jsonl(tmp_path / "m.jsonl") == 5
+    assert export_jsonl(store.results(), tmp_path / "m.jsonl") == 5
     lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert [len(m["turns"]) for m in lines] == [m.turns for m in store.matches()]
-    rows = store.export_parquet(tmp_path / "t.parquet")
+    rows = export_parquet(store.results(), tmp_path / "t.parquet")
     table = pq.read_table(tmp_path / "t.parquet")
     assert table.num_rows == rows == sum(m.turns for m in store.matches())
     assert {"game", "returns", "action_name", "view"} <= set(table.column_names)

@@ -1,7 +1,9 @@
 """The store's schema version: a version-1 run directory (as sparring wrote them
 before the store owned every table) is migrated when opened, keeping every match,
-turn and exploitability check; a store from a newer sparring is refused."""
+turn and exploitability check; a version-2 population keeps its members, meta-game
+and solves; a store from a newer sparring is refused."""
 
+import dataclasses
 import json
 import sqlite3
 
@@ -45,7 +47,7 @@ def v1_run(path):
 def test_a_version_1_store_is_migrated_with_everything_kept(tmp_path):
     v1_run(tmp_path)
     store = RunStore(tmp_path)
-    assert store.get_meta("schema") == SCHEMA_VERSION == 2
+    assert store.get_meta("schema") == SCHEMA_VERSION == 3
     [match] = store.matches()
     assert (match.index, match.seats, match.returns, match.invalid) == (0, ("a", "b"), (1.0, -1.0), (1, 0))
     rejected, played = store.turns(0)
@@ -57,7 +59,37 @@ def test_a_version_1_store_is_migrated_with_everything_kept(tmp_path):
     assert (entry.step, entry.exploitability, entry.interval, entry.checkpoint) == (10, 0.345, (0.30, 0.45), "checkpoints/step-000010")
     assert store.get_meta("exploitability") is None  # moved into its table, not copied
     store.close()
-    assert RunStore(tmp_path).get_meta("schema") == 2  # opening again migrates nothing
+    assert RunStore(tmp_path).get_meta("schema") == 3  # opening again migrates nothing
+
+
+# Version 2's population tables, as its store.py created them.
+V2_POPULATION = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE population_members (member INTEGER PRIMARY KEY, name TEXT NOT NULL, checkpoint TEXT,
+    policy TEXT NOT NULL, added_at REAL NOT NULL);
+CREATE TABLE metagame (row INTEGER NOT NULL, col INTEGER NOT NULL, payoff REAL NOT NULL, PRIMARY KEY (row, col));
+CREATE TABLE population_iterations (iteration INTEGER PRIMARY KEY, meta_strategy TEXT NOT NULL,
+    exploitability REAL NOT NULL, seconds REAL NOT NULL);
+INSERT INTO meta VALUES ('schema', '2');
+INSERT INTO population_members VALUES (0, 'uniform', NULL, '{"0": [[0, 0.5], [1, 0.5]]}', 0);
+INSERT INTO metagame VALUES (0, 0, 0.0);
+INSERT INTO population_iterations VALUES (0, '[1.0]', 0.4583, 1.5);
+"""
+
+
+def test_a_version_2_population_is_migrated_with_everything_kept(tmp_path):
+    db = sqlite3.connect(tmp_path / DB_NAME)
+    db.executescript(V2_POPULATION)
+    db.close()
+    store = RunStore(tmp_path)
+    assert store.get_meta("schema") == 3
+    [member] = store.members()
+    assert (member.name, member.policy) == ("uniform", {"0": {0: 0.5, 1: 0.5}})
+    assert store.metagame() == {(0, 0): 0.0} and store.metagame_half_widths() == {}
+    [solved] = store.population_iterations()
+    assert (solved.meta_strategy, solved.exploitability, solved.seconds) == ((1.0,), 0.4583, 1.5)
+    store.add_population_iteration(dataclasses.replace(solved, iteration=1, exploitability=None))  # now allowed
+    assert store.population_iterations()[1].exploitability is None
 
 
 def test_a_newer_store_is_refused_with_its_version(tmp_path):

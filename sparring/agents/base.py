@@ -20,6 +20,7 @@ class Decision:
     seed: int  # the same seed as an int, for backends that sample
     rejected: tuple[tuple[str, str], ...] = ()  # on a retry: each earlier answer and why it was rejected
     attempt: int = 0  # 0 for the first try, then 1, 2, ... on retries
+    match_seed: int = 0  # the match's seed, the same at all its decisions (a mixture draws its member by it)
 
 
 @runtime_checkable

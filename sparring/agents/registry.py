@@ -24,6 +24,7 @@ from sparring.games.core import Game
 from sparring.refs import parse_ref
 
 POLICY_FILE = "policy.json"  # a folder holding it plays as that tabular policy
+MEMBERS_FILE = "members.json"  # a folder holding it plays as that mixture of members (a population's RUN/nash)
 AGENT_OPTIONS_FILE = "agent.json"  # beside a trained model: the LLM options it was trained with
 
 AGENT_KINDS = {
@@ -32,7 +33,8 @@ AGENT_KINDS = {
     "perfect": "perfect tic-tac-toe (exact minimax)",
     "cfr": "Nash equilibrium by CFR+ (OpenSpiel, C++) for small imperfect-information games; cfr(iterations=N)",
     "mcts": "Monte Carlo tree search for perfect-information games; mcts(simulations=N,rollouts=N)",
-    "policy": "a tabular policy file of an OpenSpiel game (information state -> action probabilities): policy(path=FILE.json); a population's mixture, e.g. runs/p1/nash, plays this way",
+    "policy": "a tabular policy file of an OpenSpiel game (information state -> action probabilities): policy(path=FILE.json)",
+    "mixture": "a population's meta-strategy: mixture(path=runs/p1/nash), or the bare folder; each match, each seat draws one member by its weight and plays it throughout; adapter members share one loaded base model",
     "human": "you, in the terminal",
     "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype, device, fast=false (the plain transformers path)",
     "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest, and plays as it was trained (mode, temperature)",
@@ -118,6 +120,13 @@ class AgentFactory:
             if set(params) != {"path"} or not isinstance(params["path"], str):
                 raise SparringError("policy takes one option, the file: policy(path=FILE.json)")
             return self._policy_agent(Path(params["path"]))
+        if kind == "mixture":
+            if set(params) != {"path"} or not isinstance(params["path"], str):
+                raise SparringError("mixture takes one option, the folder: mixture(path=RUN_DIR/nash)")
+            if not (Path(params["path"]) / MEMBERS_FILE).is_file():
+                raise SparringError(f"no {MEMBERS_FILE} in {params['path']}: give a population's mixture "
+                                    "folder, such as RUN_DIR/nash")
+            return self._mixture_agent(Path(params["path"]))
         if kind == "mcts":
             from sparring.agents.solvers import MCTSAgent
 
@@ -142,6 +151,8 @@ class AgentFactory:
         played with the options it was trained with (its agent.json)."""
         if path.is_file() and path.suffix == ".json":
             return self._policy_agent(path)
+        if (path / MEMBERS_FILE).is_file():
+            return self._mixture_agent(path)
         if (path / POLICY_FILE).is_file():
             return self._policy_agent(path / POLICY_FILE)
         from sparring.backends.hf import resolve_model_dir
@@ -149,6 +160,44 @@ class AgentFactory:
         saved = resolve_model_dir(path) / AGENT_OPTIONS_FILE
         options = json.loads(saved.read_text()) if saved.is_file() else {}
         return self._hf_agent("hf", {**options, "path": str(path)})
+
+    def _mixture_agent(self, folder: Path) -> Agent:
+        """A population's meta-strategy: the members of positive weight in its
+        MEMBERS_FILE (as `sparring population` writes it) in a MixtureAgent."""
+        from sparring.agents.mixture import MixtureAgent
+
+        spec = json.loads((folder / MEMBERS_FILE).read_text())
+        if "agent" not in spec:  # written before members carried the model's options
+            return self._policy_agent(folder / POLICY_FILE)
+        kept = [m for m in spec["members"] if m["weight"] > 0]
+        members = self.population_members({**spec, "members": kept}, folder.parent)
+        return MixtureAgent(members, [m["weight"] for m in kept], [m["name"] for m in kept])
+
+    def population_members(self, spec: dict[str, Any], run_dir: Path) -> list[Agent]:
+        """An agent for each member that `spec` (MEMBERS_FILE's format) lists:
+        tabular members from their policy files, language-model members as LoRA
+        adapters attached to one loaded base model per run (`checkpoint`), or that
+        model alone (neither). Paths are relative to `run_dir`."""
+        from sparring.agents.llm import LLMAgent, LLMConfig
+        from sparring.backends.hf import AdapterView, HFBackend, HFConfig
+
+        llm_params, backend_params = _split("hf", spec.get("agent", {}), LLMConfig, HFConfig)
+        llm_config = _build_config(LLMConfig, llm_params, "hf")
+        members, key = [], ("adapters", str(run_dir))
+        for member in spec["members"]:
+            if member.get("policy"):
+                members.append(self._policy_agent(run_dir / member["policy"]))
+                continue
+            if key not in self._backends:
+                from sparring.backends.embedded import embedded_model_dir
+
+                path = spec.get("model") or str(embedded_model_dir())
+                self._backends[key] = HFBackend(_build_config(HFConfig, {**backend_params, "path": path}, "hf"), name="base")
+            backend, adapter = self._backends[key], member["checkpoint"] and member["name"]
+            if adapter and adapter not in backend.adapters:
+                backend.add_adapter(adapter, run_dir / member["checkpoint"])
+            members.append(LLMAgent(AdapterView(backend, adapter), llm_config))
+        return members
 
     def _policy_agent(self, path: Path) -> Agent:
         from sparring.agents.solvers import TabularAgent, load_policy_table

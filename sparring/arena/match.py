@@ -122,6 +122,7 @@ class _Live:
         return Decision(
             state=self.state, player=self.state.current_player(), rng=random.Random(seed),
             seed=seed & 0x7FFFFFFF, rejected=tuple(self.rejected), attempt=self.attempt,
+            match_seed=self.planned.seed,
         )
 
     def result(self) -> MatchResult:

@@ -1,16 +1,21 @@
 """Summaries of finished matches: per agent win/draw/loss, mean return with a 95%
 confidence interval, invalid moves counted apart from strategic losses, and the
-payoff matrix between agents. They read `MatchRecord`s, from memory or a store."""
+payoff matrix between agents. They read `MatchRecord`s, from memory or a store.
+Matches with their turns export as JSON lines or Parquet."""
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from sparring.errors import SparringError
-from sparring.records import MatchRecord, PayoffMatrix
+from sparring.records import MatchRecord, MatchResult, PayoffMatrix, Turn
 
 
 def mean_ci95(values: list[float]) -> tuple[float, float]:
@@ -139,3 +144,52 @@ def payoff_matrix(matches: list[MatchRecord], agents: list[str] | None = None) -
         draws=counts["draw"], losses=counts["loss"], invalid=counts["invalid"],
         forfeits=counts["forfeits"],
     )
+
+
+# ---- exports ------------------------------------------------------------------------
+
+
+def export_jsonl(results: Iterable[MatchResult], path: str | Path) -> int:
+    """One JSON object per match, with its turns; returns the number written."""
+    n = 0
+    with open(path, "w") as f:
+        for result in results:
+            record = asdict(result.record)
+            record["turns"] = [_turn_json(t) for t in result.turns]
+            f.write(json.dumps(record) + "\n")
+            n += 1
+    return n
+
+
+def export_parquet(results: Iterable[MatchResult], path: str | Path) -> int:
+    """One row per turn, with its match's fields; returns the number of rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = []
+    for result in results:
+        for seq, turn in enumerate(result.turns):
+            row = _turn_json(turn)
+            for key in ("action_logprobs", "option_token_ids", "sampling"):
+                row[key] = json.dumps(row[key]) if row[key] else None
+            rows.append({
+                "match_idx": result.index, "seq": seq, **row, "game": result.game, "match_seed": result.seed,
+                "seats": list(result.seats), "returns": list(result.returns), "forfeit_by": result.forfeit_by,
+            })
+    pq.write_table(pa.Table.from_pylist(rows), path)
+    return len(rows)
+
+
+def _turn_json(t: Turn) -> dict[str, Any]:
+    """A turn as one flat JSON object (exports)."""
+    c = t.choice
+    return {
+        "decision": t.decision, "attempt": t.attempt, "seat": t.seat, "agent": t.agent, "view": t.view,
+        "prompt": c.prompt, "completion": c.completion, "prompt_token_ids": list(c.prompt_token_ids),
+        "token_ids": list(c.token_ids), "logprobs": list(c.logprobs),
+        "action_logprobs": {str(k): v for k, v in c.action_logprobs.items()} if c.action_logprobs else None,
+        "option_token_ids": {str(k): list(v) for k, v in c.option_token_ids.items()} if c.option_token_ids else None,
+        "sampling": asdict(c.sampling) if c.sampling else None, "policy_version": c.policy_version,
+        "action": t.action, "action_name": t.action_name, "valid": t.valid, "forced": t.forced,
+        "reason": t.reason, "message": c.message, "latency_s": c.latency_s,
+    }

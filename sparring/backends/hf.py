@@ -110,9 +110,14 @@ class HFBackend:
         if self.model.generation_config.eos_token_id is not None:
             eos = self.model.generation_config.eos_token_id
             self.stop_ids |= set(eos if isinstance(eos, list) else [eos])
-        self._fast = FastPath(self.pad_id, config.device, config.max_batch) if config.fast else None
+        self._fast = self._new_fast_path() if config.fast else None
+        self._fasts: dict[str, FastPath] = {}  # with adapters attached: each one's fast path, by name
+        self._loaded_version = self.weights_version  # of the weights as loaded, which `use_adapter(None)` plays
         if self._fast is not None and config.device == "cpu":
             use_decode_attention(self.model)
+
+    def _new_fast_path(self) -> FastPath:
+        return FastPath(self.pad_id, self.config.device, self.config.max_batch)
 
     def prompt_ids(self, messages: tuple[tuple[str, str], ...]) -> list[int]:
         chat = [{"role": role, "content": content} for role, content in messages]
@@ -165,6 +170,51 @@ class HFBackend:
             result[owner].append(ScoredOption(prompt, option, values, weights_version=self.weights_version))
         return result
 
+    def add_adapter(self, name: str, path: str | Path) -> None:
+        """Attach the LoRA adapter at `path` (an adapter directory or a training
+        checkpoint) under `name`, beside those attached before: the base model stays
+        in memory once and each adapter adds a few MB (peft's multiple adapters).
+        `use_adapter` picks the one that plays."""
+        from peft import PeftModel
+
+        adapter_dir = resolve_model_dir(path)
+        if not (adapter_dir / "adapter_config.json").exists():
+            raise SparringError(f"{path} is not a LoRA adapter (no adapter_config.json): only adapters of "
+                                f"one base model can share it; play a full model as hf(path={path})")
+        if name == self._loaded_version or name in self.adapters:
+            raise SparringError(f"an adapter named '{name}' is already attached: give each a new name")
+        with quiet_loading():
+            if isinstance(self.model, PeftModel):
+                self.model.load_adapter(adapter_dir, adapter_name=name)
+            else:
+                self.model = PeftModel.from_pretrained(self.model, adapter_dir, adapter_name=name)
+        self.model.to(device=self.config.device, dtype=getattr(torch, self.config.dtype)).eval()
+        self.use_adapter(None)
+
+    @property
+    def adapters(self) -> list[str]:
+        """The names of the attached adapters."""
+        return list(getattr(self.model, "peft_config", {}))
+
+    def use_adapter(self, name: str | None) -> None:
+        """Play with the attached adapter `name` from now on, or with the base model
+        alone (None). Each keeps its own keys and values on the fast path, so
+        switching back and forth between batches recomputes nothing."""
+        if name is None:
+            if self.adapters:
+                self.model.base_model.disable_adapter_layers()
+        else:
+            if name not in self.adapters:
+                raise SparringError(f"no adapter named '{name}' is attached: add it with add_adapter first")
+            self.model.base_model.enable_adapter_layers()
+            self.model.set_adapter(name)
+        if self._fast is not None and not self._fasts:  # the first switch: what is cached belongs to the loaded weights
+            self._fasts[self._cached_version] = self._fast
+        self.weights_version = name or self._loaded_version
+        if self._fast is not None:
+            self._fast = self._fasts.setdefault(self.weights_version, self._new_fast_path())
+            self._cached_version = self.weights_version
+
     def _follow_weights_version(self) -> None:
         """Drop keys and values cached under other weights than `weights_version`'s.
         A swapped-in model gets the fast decoding attention too."""
@@ -176,9 +226,30 @@ class HFBackend:
             self._cached_version = self.weights_version
 
     def close(self) -> None:
-        if self._fast is not None:
-            self._fast.clear()
+        for fast in [self._fast, *self._fasts.values()]:
+            if fast is not None:
+                fast.clear()
         self.model = None
+
+
+class AdapterView:
+    """One adapter attached to a shared HFBackend, as a backend of its own: each call
+    plays that adapter, or the base model alone for None (`HFBackend.use_adapter`)."""
+
+    def __init__(self, backend: HFBackend, adapter: str | None):
+        self.backend, self.adapter = backend, adapter
+        self.name = adapter or backend.name
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        self.backend.use_adapter(self.adapter)
+        return self.backend.generate(requests)
+
+    def score(self, requests: list[ScoreRequest]) -> list[list[ScoredOption]]:
+        self.backend.use_adapter(self.adapter)
+        return self.backend.score(requests)
+
+    def close(self) -> None:
+        """Nothing: the shared backend is closed by whoever loaded it."""
 
 
 def _load(path: Path, dtype: torch.dtype):

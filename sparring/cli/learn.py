@@ -142,25 +142,28 @@ def curves(run_dir: Path = typer.Argument(..., help="A training run directory.")
 
 @app.command()
 def population(
-    game: Optional[str] = typer.Option(None, "--game", "-g", help="A small 2-player zero-sum imperfect-information game [default: kuhn_poker]."),
+    game: Optional[str] = typer.Option(None, "--game", "-g", help="A 2-player zero-sum game [default: kuhn_poker]."),
     method: Optional[str] = typer.Option(None, help="psro [default: psro]."),
     iterations: Optional[int] = typer.Option(None, help="Members added to the base model [default: 8]."),
     solver: Optional[str] = typer.Option(None, help="Meta-solver: nash, alpha_rank, uniform or prd [default: nash]."),
     oracle: Optional[str] = typer.Option(None, help="rl (a LoRA adapter trained against the mixture) or exact (tabular best response) [default: rl]."),
     steps: Optional[int] = typer.Option(None, help="rl oracle: training steps per member [default: 20]."),
+    meta_game: Optional[str] = typer.Option(None, help="exact (tree walks), sampled (from play, with 95% intervals) or auto: exact where the game is small enough [default: auto]."),
+    matches_per_entry: Optional[int] = typer.Option(None, help="Sampled meta-game: matches per pair of members, half in each seat [default: 200]."),
     seed: Optional[int] = typer.Option(None, help="Seed [default: 0]."),
     out: Optional[str] = typer.Option(None, help="Run directory of a new run [default: runs/population-<time>]."),
     resume: Optional[str] = typer.Option(None, help="Run directory to continue, with its stored settings."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with PopulationConfig fields; flags override it."),
 ) -> None:
     """Population self-play (PSRO): members are LoRA adapters of the model, each
-    trained against the meta-Nash mixture of the others; the exact meta-game, the
-    mixture's exact exploitability per iteration, and one distilled adapter."""
+    trained against the meta-Nash mixture of the others. In small games the exact
+    meta-game, the mixture's exact exploitability per iteration and one distilled
+    adapter; in larger ones a meta-game sampled from play, with intervals."""
     from sparring.cli.config import build_config, config_values
     from sparring.learn.population.run import PopulationConfig, run_population
 
     overrides = {"game": game, "method": method, "iterations": iterations, "solver": solver, "oracle": oracle,
-                 "steps": steps, "seed": seed, "out": out}
+                 "steps": steps, "meta_game": meta_game, "matches_per_entry": matches_per_entry, "seed": seed, "out": out}
     if resume is not None:
         settings = build_config(PopulationConfig, {**_stored_settings(resume, "population_config", "population"),
                                                    "resume": resume})

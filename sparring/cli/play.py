@@ -252,6 +252,7 @@ def export(
     force: bool = typer.Option(False, "--force", help="Replace an existing --to file (never a run store)."),
 ) -> None:
     """Export a run's matches and turns."""
+    from sparring.arena.results import export_jsonl, export_parquet
     from sparring.store import RunStore
 
     defaults = {"jsonl": ("matches.jsonl", "matches"), "parquet": ("turns.parquet", "turns")}
@@ -262,7 +263,7 @@ def export(
     check_output_file(path, force=force or to is None)  # the default file is export's own
     store = RunStore(run_dir)
     try:
-        n = store.export_jsonl(path) if format == "jsonl" else store.export_parquet(path)
+        n = (export_jsonl if format == "jsonl" else export_parquet)(store.results(), path)
     except OSError as exc:
         raise SparringError(f"cannot write {path} ({exc.strerror or exc}): choose another --to") from None
     finally:

@@ -80,7 +80,7 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
             doc.note(f"this training run has no logged step yet: no learning curves. Continue it with "
                      f"`sparring train --resume {run_dir}`, or wait for its first step")
         if population:
-            _population_section(doc, store.members(), population)
+            _population_section(doc, store.members(), population, store.metagame(), store.metagame_half_widths())
         if exploitability:
             _exploitability_section(doc, exploitability)
         for benchmark in benchmarks:
@@ -302,17 +302,27 @@ def _mirror_section(doc: Document, run_dir: Path, config: dict, steps: list[dict
                 " -> ".join(f"{g:.3f}" for g in s.get("logit_gaps", [])), f"{s['seconds']:.0f}"] for s in shown])
 
 
-def _population_section(doc: Document, members: list[PopulationMember], solves: list[PopulationIteration]) -> None:
+def _population_section(doc: Document, members: list[PopulationMember], solves: list[PopulationIteration],
+                        entries: dict[tuple[int, int], float], half_widths: dict[tuple[int, int], float]) -> None:
+    measured = [s for s in solves if s.exploitability is not None]
     doc.heading("Population")
-    doc.text("Each solve of the exact meta-game between the members: the meta-strategy (one weight per member, "
-             "in the order added) and the exact exploitability of the mixture's behaviour policy.")
+    doc.text("Each solve of the meta-game between the members: the meta-strategy (one weight per member, in the "
+             "order added)" + (" and the exact exploitability of the mixture's behaviour policy." if measured else
+                               "; the game is too large to measure the mixture's exploitability exactly."))
     doc.table(["iteration", "members", "meta-strategy", "exploitability", "minutes"],
               [[str(s.iteration), str(len(s.meta_strategy)), " ".join(f"{p:.2f}" for p in s.meta_strategy),
-                f"{s.exploitability:.4f}", f"{s.seconds / 60:.1f}"] for s in solves])
+                num(s.exploitability, ".4f"), f"{s.seconds / 60:.1f}"] for s in solves])
     doc.table(["member", "name", "checkpoint"], [[str(m.member), m.name, m.checkpoint or ""] for m in members])
+    doc.text("The meta-game: the row member's expected return against the column member, both seats averaged"
+             + (", sampled from play with the half-width of its 95% interval." if half_widths else ", exact."))
+    n = len(members)
+    doc.table(["", *map(str, range(n))], [[str(i), *(f"{entries.get((i, j), 0.0):+.3f}" + (
+        f" ± {half_widths[i, j]:.3f}" if (i, j) in half_widths else "") for j in range(n))] for i in range(n)])
+    if not measured:
+        return
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
-    ax.plot([s.iteration for s in solves], [s.exploitability for s in solves], marker="o")
+    ax.plot([s.iteration for s in measured], [s.exploitability for s in measured], marker="o")
     ax.set_xlabel("members added")
     ax.set_ylabel("exploitability of the mixture")
     ax.set_ylim(bottom=0)

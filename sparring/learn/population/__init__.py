@@ -1,10 +1,10 @@
 """Population self-play (PSRO) on tabular policies of small 2-player zero-sum games:
-the exact meta-game (metagame.py), meta-solvers (metasolvers.py), the mixture as one
-behaviour policy (mixture.py), oracles (oracles.py) and the loop (psro.py)."""
+the exact meta-game (metagame.py), meta-solvers (metasolvers.py), oracles
+(oracles.py) and the loop (psro.py); the mixture as one behaviour policy is
+`sparring.eval.mixture`."""
 
 from sparring.learn.population.metagame import MetaGame
 from sparring.learn.population.metasolvers import META_SOLVERS, meta_solver
-from sparring.learn.population.mixture import mixture_policy
 from sparring.learn.population.oracles import Oracle, exact_best_response
 from sparring.learn.population.psro import PSRO, PSROIteration, run_psro
 
@@ -16,6 +16,5 @@ __all__ = [
     "PSROIteration",
     "exact_best_response",
     "meta_solver",
-    "mixture_policy",
     "run_psro",
 ]

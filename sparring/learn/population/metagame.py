@@ -17,10 +17,15 @@ action distributions. Measured here, one walk of Leduc takes 5 ms in C++ against
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
 import numpy as np
 import pyspiel
 from open_spiel.python import policy as os_policy
 
+from sparring.agents.base import Agent
+from sparring.arena.match import derive_seed, play_matches, rotating_plan
 from sparring.errors import SparringError
 from sparring.eval.exploitability import (
     MAX_HISTORIES,
@@ -145,3 +150,59 @@ class MetaGame:
         policies = [self._compiled[seat0], self._compiled[seat1]]
         # depth_limit -1: the whole tree; True: look policies up by information state
         return pyspiel.expected_returns(self.os_game.new_initial_state(), policies, -1, True)
+
+
+@dataclass(frozen=True)
+class SampledEntry:
+    """A meta-game entry M[i, j] estimated from play, where the tree is too large to walk."""
+
+    value: float
+    half_width: float  # of its 95% confidence interval (1.96 standard errors, normal approximation)
+    matches: int
+
+
+def sampled_entry(game, first: Agent, second: Agent, matches: int, seed: int) -> SampledEntry:
+    """M[first, second] from `matches` matches, `first` in seat 0 in the even ones
+    and seat 1 in the odd ones (`rotating_plan`): the mean of its returns in each
+    seat, averaged over the two seats as the exact entry is, with the standard
+    error of that stratified mean. A forfeited match counts its zero-sum outcome
+    (`MatchResult.scored_returns`), so M stays antisymmetric."""
+    if matches < 4 or matches % 2:
+        raise SparringError(f"a sampled entry needs an even number of matches, at least 4, got {matches}")
+    results = play_matches(rotating_plan(game, [first, second], range(matches), run_seed=seed))
+    by_seat = [np.array([r.scored_returns[seat] for r in results if r.index % 2 == seat]) for seat in (0, 1)]
+    value = 0.5 * (by_seat[0].mean() + by_seat[1].mean())
+    error = 0.5 * math.sqrt(sum(x.var(ddof=1) / len(x) for x in by_seat))
+    return SampledEntry(float(value), 1.96 * error, matches)
+
+
+class SampledMetaGame:
+    """The symmetric meta-game estimated from play, for games too large to walk:
+    each new member plays `matches` matches against every earlier one
+    (`sampled_entry`), M[j, i] = -M[i, j], and M[i, i] = 0 (a member against itself,
+    averaged over the two seats, ties exactly in a zero-sum game)."""
+
+    def __init__(self, game, matches: int, seed: int):
+        self.game, self.matches, self.seed = game, matches, seed
+        self.agents: list[Agent] = []
+        self.matrix = np.zeros((0, 0))
+        self.half_widths = np.zeros((0, 0))  # of each entry's 95% interval
+
+    def __len__(self) -> int:
+        return len(self.agents)
+
+    def add(self, agent: Agent) -> None:
+        """Add a member: its entry against every member before it, from play."""
+        n = len(self.agents) + 1
+        matrix, half_widths = np.zeros((n, n)), np.zeros((n, n))
+        matrix[:-1, :-1], half_widths[:-1, :-1] = self.matrix, self.half_widths
+        for j, other in enumerate(self.agents):
+            entry = sampled_entry(self.game, agent, other, self.matches, seed=derive_seed("metagame", self.seed, n - 1, j))
+            matrix[-1, j], matrix[j, -1] = entry.value, -entry.value
+            half_widths[-1, j] = half_widths[j, -1] = entry.half_width
+        self.agents.append(agent)
+        self.matrix, self.half_widths = matrix, half_widths
+
+    def restore(self, agents: list[Agent], matrix: np.ndarray, half_widths: np.ndarray) -> None:
+        """The meta-game as a store kept it, with the members' agents, to grow on."""
+        self.agents, self.matrix, self.half_widths = list(agents), matrix, half_widths

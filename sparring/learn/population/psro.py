@@ -23,10 +23,10 @@ import pyspiel
 from open_spiel.python import policy as os_policy
 
 from sparring.errors import SparringError
+from sparring.eval.mixture import mixture_policy
 from sparring.games.openspiel import OpenSpielGame
 from sparring.learn.population.metagame import MetaGame, to_pyspiel
 from sparring.learn.population.metasolvers import MetaSolver, meta_solver
-from sparring.learn.population.mixture import mixture_policy
 from sparring.learn.population.oracles import Oracle, exact_best_response
 
 

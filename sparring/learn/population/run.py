@@ -2,21 +2,28 @@
 
     sparring population --game kuhn_poker --iterations 8 --out runs/p1
 
-The population starts with the base model, playing by scored choice (its exact
-action distribution at every information state is known). Each iteration solves the
-exact meta-game between the members, builds the mixture's behaviour policy, and
-adds a new member that the oracle trains against that mixture:
+The population starts with the base model, playing by scored choice. Each
+iteration solves the meta-game between the members for a meta-strategy and adds a
+new member that the oracle trains against that mixture:
 
 - `rl` (default): the self-play trainer trains a new LoRA adapter of the base model
-  against the mixture (the opponent plays the mixture's behaviour policy, which is
-  realization-equivalent to drawing a member per match), then the adapter's exact
-  policy is read off at every information state;
+  against the mixture;
 - `exact`: OpenSpiel's best response, a tabular member: the reference that shows
   the machinery converges.
 
-At the end the run holds RUN_DIR/nash (the meta-Nash mixture: `policy.json`, its
-behaviour policy, and `members.json`) and, with the rl oracle, RUN_DIR/distilled:
-one adapter trained to play the mixture at every information state. Every member,
+In a small game (every information state enumerable, `two_player_zero_sum`) each
+member's exact action distribution at every state is read off, the meta-game is
+exact (tree walks), the mixture is one behaviour policy (which the rl oracle's
+opponent plays: realization-equivalent to drawing a member per match), and its
+exploitability is measured exactly. In a larger 2-player zero-sum game the meta-game
+is sampled from play (`matches_per_entry` per entry, with 95% intervals), the
+oracle's opponent draws a member per match (`MixtureAgent`), and exploitability is
+not measured; `meta_game=sampled` samples a small game's meta-game too.
+
+At the end the run holds RUN_DIR/nash (the meta-Nash mixture: `members.json`, an
+agent that draws a member per match, and in small games `policy.json`, its
+behaviour policy) and, with the rl oracle in a small game, RUN_DIR/distilled: one
+adapter trained to play the mixture at every information state. Every member,
 meta-game entry and solve is in the run store as it happens; a run killed at any
 moment resumes from the last member (a member in training resumes from its last
 checkpoint).
@@ -32,24 +39,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pyspiel
+from open_spiel.python import policy as os_policy
+
+from sparring.agents.registry import MEMBERS_FILE, POLICY_FILE, AgentFactory
 from sparring.agents.solvers import policy_json
 from sparring.errors import SparringError
+from sparring.eval.mixture import mixture_policy
 from sparring.games.registry import make_game
 from sparring.learn.checkpoint import check_stored_settings
 from sparring.learn.population.metagame import (
     MetaGame,
+    SampledMetaGame,
     from_table,
+    to_pyspiel,
     to_table,
     two_player_zero_sum,
 )
 from sparring.learn.population.metasolvers import META_SOLVERS, meta_solver
 from sparring.learn.population.oracles import exact_best_response
-from sparring.learn.population.psro import solve_meta_game
 from sparring.records import ExploitabilityEntry, PopulationIteration, PopulationMember
 from sparring.store import RunStore
 
 ORACLES = ("rl", "exact")
 METHODS = ("psro",)
+META_GAMES = ("auto", "exact", "sampled")
 MEMBERS_DIR, MIXTURES_DIR, NASH_DIR, DISTILLED_DIR = "members", "mixtures", "nash", "distilled"
 
 
@@ -65,6 +80,11 @@ class PopulationConfig:
     """Meta-solver: nash, alpha_rank, uniform (fictitious play) or prd."""
     oracle: str = "rl"
     """rl (a LoRA adapter trained against the mixture) or exact (tabular best response)."""
+    meta_game: str = "auto"
+    """exact (tree walks with the members' exact distributions), sampled (from play,
+    with intervals) or auto: exact where the game is small enough, else sampled."""
+    matches_per_entry: int = 200
+    """Sampled meta-game: matches between each pair of members, half in each seat."""
     steps: int = 20
     """rl oracle: training steps per new member."""
     games_per_step: int = 32
@@ -92,6 +112,11 @@ class PopulationConfig:
             raise SparringError(f"method '{self.method}' unknown: use {', '.join(METHODS)}")
         if self.oracle not in ORACLES:
             raise SparringError(f"oracle '{self.oracle}' unknown: use rl (a trained adapter) or exact (tabular)")
+        if self.meta_game not in META_GAMES:
+            raise SparringError(f"meta-game '{self.meta_game}' unknown: use {', '.join(META_GAMES)}")
+        if self.matches_per_entry < 4 or self.matches_per_entry % 2:
+            raise SparringError(f"matches_per_entry must be even and at least 4 (half in each seat), "
+                                f"got {self.matches_per_entry}")
         if self.solver not in META_SOLVERS:
             raise SparringError(f"meta-solver '{self.solver}' unknown: use one of {', '.join(META_SOLVERS)}")
         for name, value, low in (("iterations", self.iterations, 0), ("steps", self.steps, 1),
@@ -116,28 +141,69 @@ def run_population(config: PopulationConfig, console=None) -> Path:
     try:
         population.run()
     finally:
-        population.store.close()
+        population.close()
     return population.run_dir
+
+
+# A run stored before these settings existed ran with an exact meta-game in a small
+# game, which these give it again.
+EARLIER_SETTINGS = {"meta_game": "auto", "matches_per_entry": 200}
+
+
+def meta_game_kind(config: PopulationConfig, game) -> tuple[bool, str | None]:
+    """(sample the meta-game?, why the game is too large to enumerate, or None), as
+    `config` asks and the game allows; refuses, with the reason and what to do
+    instead, a setting that cannot serve the game."""
+    try:
+        two_player_zero_sum(game)
+        too_large = None
+    except SparringError as err:
+        too_large = str(err)
+    spec = game.spec
+    if spec.players != 2 or not spec.zero_sum:
+        raise SparringError(f"{spec.ref} is not a 2-player zero-sum game, so its meta-game is not symmetric "
+                            "zero-sum: population play needs one (kuhn_poker, leduc_poker, liars_dice, ...)")
+    if too_large and config.meta_game == "exact":
+        raise SparringError(f"{too_large}. Sample the meta-game from play instead: --meta-game sampled")
+    if too_large and config.oracle == "exact":
+        raise SparringError(f"the exact oracle walks the whole game tree: {too_large}. Use --oracle rl")
+    return config.meta_game == "sampled" or too_large is not None, too_large
 
 
 class Population:
     def __init__(self, config: PopulationConfig, console=None):
         self.config, self.console = config, console
         self.game = make_game(config.game)
-        self.os_game = two_player_zero_sum(self.game)  # refuses, with the reason, before any compute
+        self.sampled, too_large = meta_game_kind(config, self.game)  # refuses before any compute
+        self.os_game = None if too_large else self.game.os_game
         self.run_dir = Path(config.resume or config.out)
         self.store = RunStore(self.run_dir, create=not config.resume)
-        check_stored_settings(self.store.get_meta("population_config"), config.to_dict(), self.run_dir,
-                              resuming=bool(config.resume), kind="population",
+        stored = self.store.get_meta("population_config")
+        check_stored_settings(None if stored is None else {**EARLIER_SETTINGS, **stored}, config.to_dict(),
+                              self.run_dir, resuming=bool(config.resume), kind="population",
                               occupied=bool(self.store.finished_indices()))
         self.store.set_meta("kind", "population")
         self.store.set_meta("population_config", config.to_dict())
+        if too_large:
+            self._say(f"{too_large}. The meta-game is sampled from play instead ({config.matches_per_entry} matches "
+                      "per entry, with 95% intervals), and the mixture's exploitability is not measured")
         self.solver = meta_solver(config.solver)
-        self.meta_game = MetaGame(self.game)
         self.members = self.store.members()
-        for member in self.members:  # the same members give the same exact meta-game
-            self.meta_game.add(from_table(self.os_game, member.policy))
+        self.tables = None if too_large else [from_table(self.os_game, m.policy) for m in self.members]
+        self.factory = AgentFactory(self.game)  # the members as agents, for a sampled meta-game
+        if self.sampled:  # the stored entries: replaying their matches would give the same
+            self.meta_game = SampledMetaGame(self.game, config.matches_per_entry, config.seed)
+            self.meta_game.restore(self._member_agents(self.members), *map(self._square, (
+                self.store.metagame(), self.store.metagame_half_widths())))
+        else:
+            self.meta_game = MetaGame(self.game)
+            for table in self.tables:  # the same members give the same exact meta-game
+                self.meta_game.add(table)
         self.started = time.perf_counter() - (self.store.population_iterations() or [_NO_TIME])[-1].seconds
+
+    def _square(self, entries: dict[tuple[int, int], float]) -> np.ndarray:
+        n = len(self.members)
+        return np.array([[entries.get((i, j), 0.0) for j in range(n)] for i in range(n)]).reshape(n, n)
 
     def run(self) -> None:
         if not self.members:
@@ -150,6 +216,10 @@ class Population:
         if self.config.oracle == "rl" and self.config.distill_steps:
             self._distill(solved)
 
+    def close(self) -> None:
+        self.factory.close()
+        self.store.close()
+
     def _out_of_time(self) -> bool:
         budget = self.config.time_budget_s
         if budget and time.perf_counter() - self.started > budget:
@@ -158,25 +228,28 @@ class Population:
         return False
 
     def solve(self) -> PopulationIteration:
-        """The meta-strategy and the mixture's exact exploitability, recorded."""
-        solution = solve_meta_game(self.game, self.meta_game, self.solver, len(self.members) - 1)
-        self.mixture = solution.mixture
-        solved = PopulationIteration(
-            iteration=solution.iteration, meta_strategy=solution.meta_strategy,
-            exploitability=solution.exploitability, seconds=time.perf_counter() - self.started,
-        )
+        """The meta-strategy, and in a small game the mixture's behaviour policy and
+        its exact exploitability, recorded."""
+        sigma = self.solver(self.meta_game.matrix)
+        self.mixture, exploitability = None, None
+        if self.tables is not None:
+            self.mixture = mixture_policy(self.game, self.tables, sigma)
+            exploitability = float(pyspiel.exploitability(self.os_game, to_pyspiel(self.mixture)))
+        solved = PopulationIteration(iteration=len(self.members) - 1, meta_strategy=tuple(float(p) for p in sigma),
+                                     exploitability=exploitability, seconds=time.perf_counter() - self.started)
         self.store.add_population_iteration(solved)
+        measured = "" if exploitability is None else f", exploitability {exploitability:.4f}"
         self._say(f"iteration {solved.iteration}: {len(self.members)} members, meta-strategy "
-                  f"[{', '.join(f'{p:.2f}' for p in solved.meta_strategy)}], exploitability {solved.exploitability:.4f}")
+                  f"[{', '.join(f'{p:.2f}' for p in solved.meta_strategy)}]{measured}")
         return solved
 
     # ---- members -------------------------------------------------------------------
 
     def _initial(self) -> PopulationMember:
         if self.config.oracle == "exact":
-            from open_spiel.python import policy as os_policy
-
             return PopulationMember(0, "uniform", None, to_table(os_policy.TabularPolicy(self.os_game)))
+        if self.tables is None:  # nothing to read off: the base model plays as it is
+            return PopulationMember(0, "base", None, {})
         from sparring.agents.llm import LLMAgent, LLMConfig
         from sparring.backends.embedded import embedded_model_dir
         from sparring.learn.policy import adapter_dtype, load_backend
@@ -192,12 +265,16 @@ class Population:
         k = len(self.members)
         if self.config.oracle == "exact":
             return PopulationMember(k, f"best-response-{k}", None, to_table(exact_best_response(self.game, self.mixture)))
-        mixture_file = self.run_dir / MIXTURES_DIR / f"iteration-{solved.iteration}.json"
-        _write_json(mixture_file, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
+        if self.mixture is not None:  # the behaviour policy, exact and cheap to play
+            opponent = self.run_dir / MIXTURES_DIR / f"iteration-{solved.iteration}.json"
+            _write_json(opponent, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
                                               meta_strategy=list(solved.meta_strategy)))
-        return self._train_member(k, mixture_file)
+        else:  # its members, one drawn per match
+            opponent = self.run_dir / MIXTURES_DIR / f"iteration-{solved.iteration}"
+            _write_json(opponent / MEMBERS_FILE, self._members_spec(solved.meta_strategy))
+        return self._train_member(k, opponent)
 
-    def _train_member(self, k: int, opponent_file: Path) -> PopulationMember:
+    def _train_member(self, k: int, opponent: Path) -> PopulationMember:
         """The rl oracle: a new adapter trained by self-play RL against the mixture."""
         from sparring.learn.checkpoint import checkpoint_name, latest_checkpoint
         from sparring.learn.config import TrainConfig
@@ -210,7 +287,7 @@ class Population:
             shutil.rmtree(member_dir, ignore_errors=True)  # an attempt killed before its first checkpoint
         train = TrainConfig(
             game=c.game, model=c.model, mode="scored", temperature=c.temperature,
-            opponents=(f"policy(path={opponent_file})",), steps=c.steps, games_per_step=c.games_per_step,
+            opponents=(f"{'policy' if opponent.suffix == '.json' else 'mixture'}(path={opponent})",), steps=c.steps, games_per_step=c.games_per_step,
             lr=c.lr, eval_every=0, eval_exploitability=False, checkpoint_every=max(1, c.steps // 4),
             seed=c.seed + k, **({"resume": str(member_dir)} if resume else {"out": str(member_dir)}),
         )
@@ -218,29 +295,60 @@ class Population:
         trainer = Trainer(train, self.console)
         try:
             trainer.run()
-            table = _exact_table(self.game, trainer.policy)
+            table = {} if self.tables is None else _exact_table(self.game, trainer.policy)
         finally:
             trainer.close()
         checkpoint = f"{MEMBERS_DIR}/member-{k}/checkpoints/{checkpoint_name(trainer.step)}"
         return PopulationMember(k, f"member-{k}", checkpoint, table)
 
     def _add(self, member: PopulationMember) -> None:
-        self.meta_game.add(from_table(self.os_game, member.policy))
-        k, matrix = member.member, self.meta_game.matrix
-        payoffs = {(k, j): float(matrix[k, j]) for j in range(k + 1)} | {(j, k): float(matrix[j, k]) for j in range(k)}
-        self.store.add_member(member, payoffs)
+        """The member, its meta-game row and column (exact, or played), stored at once."""
+        k = member.member
+        if self.tables is not None:
+            self.tables.append(from_table(self.os_game, member.policy))
+        if self.sampled:
+            self._say(f"playing member {k} against the {k} before it ({self.config.matches_per_entry} matches each)")
+            self.meta_game.add(self._member_agents([member])[0])
+        else:
+            self.meta_game.add(self.tables[-1])
+        matrix, cells = self.meta_game.matrix, [(k, j) for j in range(k + 1)] + [(j, k) for j in range(k)]
+        half_widths = ({(i, j): float(self.meta_game.half_widths[i, j]) for i, j in cells if i != j}  # M[i, i] = 0
+                       if self.sampled else None)
+        self.store.add_member(member, {cell: float(matrix[cell]) for cell in cells}, half_widths)
         self.members.append(member)
+
+    def _member_agents(self, members: list[PopulationMember]) -> list:
+        return self.factory.population_members(self._members_spec([1.0] * len(members), members), self.run_dir)
+
+    def _members_spec(self, weights, members: list[PopulationMember] | None = None) -> dict:
+        """The members with their weights in MEMBERS_FILE's format (what the agent
+        factory plays): adapter members by checkpoint, tabular ones by policy file
+        (written here), the base model by neither."""
+        from sparring.learn.policy import adapter_dtype
+
+        entries = []
+        for member, weight in zip(members or self.members, weights):
+            policy = None
+            if self.config.oracle == "exact":  # a tabular member plays from its own file
+                policy = f"{MEMBERS_DIR}/member-{member.member}/policy.json"
+                _write_json(self.run_dir / policy, policy_json(member.policy, game=self.game.spec.versioned_ref))
+            entries.append({"name": member.name, "checkpoint": member.checkpoint, "policy": policy, "weight": weight})
+        return {"meta_strategy": list(weights), "members": entries, "model": self.config.model,
+                "agent": {"mode": "scored", "temperature": self.config.temperature, "dtype": adapter_dtype()}}
 
     # ---- results -------------------------------------------------------------------
 
     def _write_nash(self, solved: PopulationIteration) -> None:
-        """RUN_DIR/nash: the mixture's behaviour policy (an agent: `sparring play ...
-        --players RUN_DIR/nash`) and its members with their weights."""
+        """RUN_DIR/nash: its members with their weights (an agent that draws a
+        member per match: `sparring play ... --players RUN_DIR/nash`) and in a small
+        game the mixture's behaviour policy (`RUN_DIR/nash/policy.json`, the same
+        strategy as one tabular policy) and its exploitability."""
         folder = self.run_dir / NASH_DIR
-        _write_json(folder / "policy.json", policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
-                                                        exploitability=solved.exploitability))
-        _write_json(folder / "members.json", {"meta_strategy": list(solved.meta_strategy), "members": [
-            {"name": m.name, "checkpoint": m.checkpoint, "weight": w} for m, w in zip(self.members, solved.meta_strategy)]})
+        _write_json(folder / MEMBERS_FILE, self._members_spec(solved.meta_strategy))
+        if self.mixture is None:
+            return
+        _write_json(folder / POLICY_FILE, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
+                                                      exploitability=solved.exploitability))
         self.store.add_exploitability(ExploitabilityEntry(
             step=solved.iteration, exploitability=solved.exploitability, nash_conv=2 * solved.exploitability,
             mode="exact", game=self.game.spec.ref, agent="nash", checkpoint=NASH_DIR))
@@ -248,6 +356,10 @@ class Population:
     def _distill(self, solved: PopulationIteration) -> None:
         from sparring.learn.population.distill import distill_mixture
 
+        if self.mixture is None:
+            self._say("no distilled adapter: distillation fits the mixture at every information state, "
+                      f"and {self.game.spec.ref} has too many to enumerate")
+            return
         folder = self.run_dir / DISTILLED_DIR
         self._say(f"distilling the mixture into one adapter ({self.config.distill_steps} passes at most)")
         report = distill_mixture(self.game, to_table(self.mixture), folder, self.config, self._say)

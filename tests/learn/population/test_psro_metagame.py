@@ -1,6 +1,6 @@
 """The exact meta-game, checked against OpenSpiel's `expected_returns` called here
 directly, against Kuhn's value -1/18 (Kuhn 1950), and against itself built from
-scratch."""
+scratch; a sampled entry's interval covers the exact entry."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pyspiel
 import pytest
 from open_spiel.python import policy as os_policy
 
-from sparring.agents.solvers import solve_cfr
+from sparring.agents.solvers import TabularAgent, solve_cfr
 from sparring.errors import SparringError
-from sparring.learn.population.metagame import MetaGame
+from sparring.learn.population.metagame import MetaGame, sampled_entry, to_table
 
 
 def _direct_returns(os_game, seat0: os_policy.TabularPolicy, seat1: os_policy.TabularPolicy) -> np.ndarray:
@@ -70,3 +70,22 @@ def test_refuses_a_member_that_is_not_a_policy_of_the_game(kuhn, leduc, random_p
     with pytest.raises(SparringError, match="probability distributions over the legal actions"):
         meta.add(bad)
     assert len(meta) == 0
+
+
+def test_a_sampled_entry_covers_the_exact_one_within_its_interval(kuhn, random_policy):
+    """Ten independent estimates from 1,000 matches each: a 95% interval misses the
+    exact entry at most twice (probability of more: 1.2%), and the interval's
+    width is what the returns' spread says it should be."""
+    a, b = random_policy(kuhn.os_game, 1), random_policy(kuhn.os_game, 2)
+    meta = MetaGame(kuhn)
+    meta.add(a)
+    meta.add(b)
+    agents = [TabularAgent(kuhn.os_game, to_table(p), name=n) for p, n in ((a, "a"), (b, "b"))]
+    entries = [sampled_entry(kuhn, *agents, matches=1000, seed=seed) for seed in range(10)]
+    covered = sum(abs(e.value - meta.matrix[0, 1]) <= e.half_width for e in entries)
+    assert covered >= 8
+    assert all(0.03 < e.half_width < 0.15 for e in entries)  # Kuhn returns spread about 1.3 a match
+    flipped = sampled_entry(kuhn, agents[1], agents[0], matches=1000, seed=0)
+    assert np.isclose(flipped.value, -entries[0].value, atol=0.2)  # antisymmetric, up to sampling
+    with pytest.raises(SparringError, match="even number of matches"):
+        sampled_entry(kuhn, *agents, matches=7, seed=0)

@@ -13,7 +13,7 @@ from open_spiel.python.algorithms import exploitability as os_exploitability
 from open_spiel.python.algorithms.expected_game_score import policy_value
 
 from sparring.errors import SparringError
-from sparring.learn.population.mixture import mixture_policy
+from sparring.eval.mixture import mixture_policy
 
 WEIGHTS = (0.3, 0.7)
 

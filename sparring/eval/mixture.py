@@ -1,4 +1,5 @@
-"""A population's meta-strategy as one behaviour policy.
+"""A population's meta-strategy as one behaviour policy, and the policy of a
+`MixtureAgent` read off its members.
 
 Picking member i with probability sigma_i once, before the game, and then playing it
 throughout, is the same strategy (realization-equivalent, Kuhn 1953, under perfect
@@ -17,12 +18,14 @@ member reaches (never played, so any policy there is the same strategy).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from open_spiel.python import policy as os_policy
 from open_spiel.python.algorithms import policy_aggregator
 
+from sparring.agents.mixture import MixtureAgent
 from sparring.errors import SparringError
 from sparring.games.openspiel import OpenSpielGame
 
@@ -51,3 +54,26 @@ def mixture_policy(
             row[:] = 0.0
             row[list(probs)] = list(probs.values())
     return result
+
+
+def mixture_agent_policy(game: OpenSpielGame, agent: MixtureAgent, read: Callable):
+    """The behaviour policy `agent` plays, as an exact `AgentPolicy`: each member
+    of positive weight read by `read(member)` (`agent_policy` with the caller's
+    options), then combined by `mixture_policy`. Asking the mixture itself state by
+    state would average its members without their reach."""
+    from sparring.eval.exploitability import AgentPolicy
+
+    start = time.perf_counter()
+    kept = [(member, label, w) for member, label, w in zip(agent.members, agent.labels, agent.weights) if w > 0]
+    parts = []
+    for member, label, _ in kept:
+        part = read(member)
+        if part.mode != "exact":
+            raise SparringError(f"mixture member {label} gives no exact action distribution, so the mixture's "
+                                "policy cannot be combined by reach: use scored language-model members "
+                                "(mode=scored), tabular policies or cfr")
+        parts.append(part)
+    policy = mixture_policy(game, [p.policy for p in parts], [w for *_, w in kept])
+    return AgentPolicy(agent=agent.name, game=game.spec.ref, mode="exact", policy=policy, legal=parts[0].legal,
+                       act_calls=sum(p.act_calls for p in parts), decisions=sum(p.decisions for p in parts),
+                       seconds=time.perf_counter() - start)
