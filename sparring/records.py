@@ -42,6 +42,7 @@ class Choice:
     option_token_ids: dict[int, tuple[int, ...]] | None = None
     sampling: Sampling | None = None  # None for agents that do not sample from a model
     policy_version: str | None = None  # the weights (or adapter) that produced the answer
+    backend_error: str | None = None  # the backend gave no answer after its retries: not the model's move
     latency_s: float = 0.0
 
 

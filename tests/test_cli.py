@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from sparring.cli import spread_multi_options
+from sparring.store import RunStore
 
 
 def sparring(*args, cwd, env=None):
@@ -125,6 +126,37 @@ def test_an_openai_compatible_server_plays_through_the_cli(tmp_path):
     assert "retries" in run.stdout  # the backend's counters are reported
     replay = sparring("show", "o", "--match", "0", cwd=tmp_path)
     assert "Answer: 5" in replay.stdout
+
+
+def test_backend_failures_void_matches_apart_from_the_results(tmp_path):
+    """A request that fails after its retries is the server's failure, not the
+    model's move: its match is void (never scored, never stored) and said apart;
+    the same command again plays it. Most matches void is a failed run."""
+    sys.path.insert(0, str(Path(__file__).parent / "backends"))
+    from fake_openai_server import ok, running_fake_server, status
+
+    with running_fake_server() as server:
+        agent = f"openai(model=fake,base_url={server.base_url},api_key_env='',max_retries=0)"
+        server.queue(status(500), status(429))  # the first two requests fail: two matches void
+        server.always(ok("Answer: 5"))
+        args = ("play", "tictactoe", "--players", agent, "random", "--games", "6", "--concurrency", "1", "--out", "o")
+        run = sparring(*args, cwd=tmp_path)
+        assert run.returncode == 0, run.stderr
+        assert "2 of 6 matches void" in " ".join(run.stdout.split()) and "HTTP 500" in run.stdout
+        store = RunStore(tmp_path / "o")
+        assert len(store.matches()) == 4
+        reasons = [t.reason or "" for m in store.matches() for t in store.turns(m.index)]
+        assert not any("backend" in r for r in reasons)  # (forfeits here are the model's own: square 5 taken)
+        store.close()
+        again = sparring(*args, cwd=tmp_path)  # the void matches are played now
+        assert again.returncode == 0 and "void" not in again.stdout
+        assert len(RunStore(tmp_path / "o").matches()) == 6
+
+        server.always(status(503))
+        down = sparring("tournament", "--game", "tictactoe", "--agents", agent, "random", "--games", "2",
+                        "--out", "t", cwd=tmp_path)
+    assert down.returncode != 0
+    assert "2 of 2 matches failed in the backend" in " ".join(down.stderr.split())
 
 
 @pytest.mark.slow

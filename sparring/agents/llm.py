@@ -162,6 +162,7 @@ class LLMAgent:
                     prompt_token_ids=tuple(completion.prompt_token_ids),
                     token_ids=tuple(completion.token_ids), logprobs=tuple(completion.logprobs),
                     sampling=self.sampling, policy_version=completion.weights_version,
+                    backend_error=completion.error,
                 )
             )
         return choices

@@ -102,6 +102,7 @@ class _Live:
         self.turns: list[Turn] = []
         self.forfeit_returns: tuple[float, ...] | None = None
         self.forfeit_by: int | None = None
+        self.void_reason: str | None = None  # a backend gave no answer: the match is void, not scored
         self.decision_index = 0
         self.attempt = 0
         self.rejected: list[tuple[str, str]] = []  # (answer, reason) of this decision's rejected attempts
@@ -115,7 +116,7 @@ class _Live:
         self.attempt, self.rejected = 0, []
 
     def over(self) -> bool:
-        return self.forfeit_by is not None or self.state.is_terminal()
+        return self.forfeit_by is not None or self.void_reason is not None or self.state.is_terminal()
 
     def decision(self) -> Decision:
         seed = derive_seed(self.planned.seed, self.decision_index, self.attempt)
@@ -143,10 +144,16 @@ def play_matches(
     concurrency: int = 64,
     on_match_end: Callable[[MatchResult], None] | None = None,
     record_views: bool = True,
+    on_match_void: Callable[[int, str], None] | None = None,
 ) -> list[MatchResult]:
     """Play the planned matches, `concurrency` at a time, and return them in index
     order. Finished matches are handed to `on_match_end` as they end (the store
     writes each in one transaction).
+
+    A match in which a backend gives no answer after its own retries (a choice with
+    `backend_error`: an outage, not the model's move) is void: it stops there, is
+    left out of the results (never scored, never stored, so a continued run plays
+    it again) and its index and the reason go to `on_match_void`.
 
     A tick first lets agents that gain nothing from batching (scripted agents,
     solvers) move until every match waits on a batching agent (`wants_batches`),
@@ -178,6 +185,10 @@ def play_matches(
             match = _Live(waiting.pop())
             (ended if match.over() else live).append(match)
         for match in ended:
+            if match.void_reason is not None:
+                if on_match_void is not None:
+                    on_match_void(match.planned.index, match.void_reason)
+                continue
             result = match.result()
             finished.append(result)
             if on_match_end is not None:
@@ -210,7 +221,11 @@ def _step(matches: list[_Live], rule: InvalidMoveRule, record_views: bool) -> No
 
 def _resolve(match: _Live, decision: Decision, choice: Choice, agent_name: str,
              rule: InvalidMoveRule, record_views: bool) -> None:
-    """Apply a choice, or handle it as an invalid move by the configured rule."""
+    """Apply a choice, or handle it as an invalid move by the configured rule; a
+    backend's failure voids the match."""
+    if choice.backend_error is not None:
+        match.void_reason = f"{agent_name}: {choice.backend_error}"
+        return
     state, seat = match.state, decision.player
     legal = state.legal_actions()
     valid = choice.action is not None and choice.action in legal

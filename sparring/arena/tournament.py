@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sparring.agents.base import Agent
@@ -78,6 +78,7 @@ class TournamentResult:
     games_per_pair: int
     pairings: list[tuple[str, str]]
     matches: list[MatchRecord]  # in index order
+    voided: dict[int, str] = field(default_factory=dict)  # match index -> why a backend failure voided it
 
     def payoff(self) -> PayoffMatrix:
         return payoff_matrix(self.matches, self.agents)
@@ -126,7 +127,8 @@ def run_tournament(
         if index not in done:
             pair = [agents[k] for k in pairs[index // games_per_pair]]
             todo.append(PlannedMatch(index, game, tuple(pair[k] for k in seat_order(2, index)), match_seed(seed, index)))
-    played = play_matches(todo, rule, concurrency, on_match_end)
+    voided: dict[int, str] = {}
+    played = play_matches(todo, rule, concurrency, on_match_end, on_match_void=voided.__setitem__)
 
     if store is not None:
         records = [m for m in store.matches() if m.index < total]
@@ -134,7 +136,7 @@ def run_tournament(
         records = [r.record for r in played]  # in index order
     return TournamentResult(
         agents=names, mode=mode, games_per_pair=games_per_pair,
-        pairings=[(names[i], names[j]) for i, j in pairs], matches=records,
+        pairings=[(names[i], names[j]) for i, j in pairs], matches=records, voided=voided,
     )
 
 

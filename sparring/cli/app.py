@@ -143,3 +143,18 @@ def _is_sqlite(path: Path) -> bool:
 def progress_bar(disable: bool = False) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, disable=disable)
+
+
+def check_voided(voided: dict[int, str], played: int) -> None:
+    """Say apart from the results how many matches a backend failure voided (not
+    scored, not stored: running the same command again plays them); most of them
+    void is a failed run, raised as an error (a non-zero exit)."""
+    if not voided:
+        return
+    first = voided[min(voided)]
+    console.print(f"[yellow]{len(voided)} of {played} matches void[/]: a backend gave no answer after its retries "
+                  f"(first: {escape(first)}). They are not scored or stored; run the same command again to play them.")
+    if 2 * len(voided) > played:
+        raise SparringError(f"{len(voided)} of {played} matches failed in the backend, not in play ({first}): "
+                            "check the server and its limits, then run the same command again")
+

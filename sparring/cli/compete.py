@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sparring.cli.app import app, console, default_run_dir, progress_bar
+from sparring.cli.app import app, check_voided, console, default_run_dir, progress_bar
 from sparring.errors import SparringError
 
 
@@ -54,9 +54,10 @@ def tournament(
                 the_game, field, c.games, seed=c.seed, mode=c.mode, store=store,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
             )
+        store.close()
+        check_voided(result.voided, len(result.voided) + len(result.matches))
         print_ratings(rate(result.matches, the_game.spec, result.agents, bootstrap=c.bootstrap, seed=c.seed))
         console.print(f"stored in [bold]{run_dir}[/]")
-        store.close()
     finally:
         factory.close()
 

@@ -11,7 +11,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sparring.cli.app import app, check_output_file, console, default_run_dir, progress_bar
+from sparring.cli.app import app, check_output_file, check_voided, console, default_run_dir, progress_bar
 from sparring.display import visible
 from sparring.errors import SparringError
 
@@ -110,9 +110,10 @@ def run_play(config) -> Path:
                 store.write_match(result)
                 progress.advance(task)
 
+            voided: dict[int, str] = {}
             try:
                 plan = rotating_plan(game, seat_agents, todo, config.seed)
-                play_matches(plan, config.invalid, config.concurrency, on_match_end)
+                play_matches(plan, config.invalid, config.concurrency, on_match_end, on_match_void=voided.__setitem__)
             except KeyboardInterrupt:
                 stored = len(store.finished_indices())
                 console.print(f"\ninterrupted: {stored} finished matches are stored in {run_dir}; run the same command to continue")
@@ -123,6 +124,7 @@ def run_play(config) -> Path:
         print_results(store, stats)
         console.print(f"stored in [bold]{run_dir}[/]; replay a match with: sparring show {run_dir} --match 0")
         store.close()
+        check_voided(voided, len(todo))
         return run_dir
     finally:
         factory.close()

@@ -149,3 +149,29 @@ def test_a_seating_function_plays_several_pairings_in_one_call():
     results = play_matches([PlannedMatch(i, game, pairings[i % 3], match_seed(0, i)) for i in range(6)])
     assert [r.seats for r in results] == [("a", "b"), ("b", "c"), ("a", "c")] * 2
     assert a.batches[0] == 4  # a opens in both of its pairings: one call for all four
+
+
+class _FlakyBackendAgent:
+    """Plays random moves, except that its backend fails at the first decision of
+    every match whose seed is odd."""
+
+    name = "flaky"
+
+    def act(self, decisions):
+        return [Choice(action=None, reason="backend error: HTTP 503", backend_error="HTTP 503")
+                if d.match_seed % 2 else Choice(action=d.rng.choice(d.state.legal_actions())) for d in decisions]
+
+    def close(self):
+        pass
+
+
+def test_a_backend_failure_voids_its_match_and_nothing_else():
+    game = make_game("kuhn_poker")
+    plan = rotating_plan(game, [_FlakyBackendAgent(), RandomAgent()], range(40), run_seed=1)
+    ended, voided = [], {}
+    results = play_matches(plan, InvalidMoveRule(retries=3), on_match_end=ended.append, on_match_void=voided.__setitem__)
+    failing = {p.index for p in plan if p.seed % 2}
+    assert 0 < len(failing) < 40 and set(voided) == failing
+    assert all(reason == "flaky: HTTP 503" for reason in voided.values())
+    assert [r.index for r in results] == sorted(r.index for r in ended) == sorted(set(range(40)) - failing)
+    assert all(r.forfeit_by is None for r in results)  # no failure became anyone's forfeit

@@ -285,9 +285,10 @@ class Population:
         resume = latest_checkpoint(member_dir) is not None
         if not resume:
             shutil.rmtree(member_dir, ignore_errors=True)  # an attempt killed before its first checkpoint
+        kind = "policy" if opponent.suffix == ".json" else "mixture"  # a policy file, or a members folder
         train = TrainConfig(
             game=c.game, model=c.model, mode="scored", temperature=c.temperature,
-            opponents=(f"{'policy' if opponent.suffix == '.json' else 'mixture'}(path={opponent})",), steps=c.steps, games_per_step=c.games_per_step,
+            opponents=(f"{kind}(path={opponent})",), steps=c.steps, games_per_step=c.games_per_step,
             lr=c.lr, eval_every=0, eval_exploitability=False, checkpoint_every=max(1, c.steps // 4),
             seed=c.seed + k, **({"resume": str(member_dir)} if resume else {"out": str(member_dir)}),
         )
