@@ -150,10 +150,9 @@ def play_matches(
     order. Finished matches are handed to `on_match_end` as they end (the store
     writes each in one transaction).
 
-    A match in which a backend gives no answer after its own retries (a choice with
-    `backend_error`: an outage, not the model's move) is void: it stops there, is
-    left out of the results (never scored, never stored, so a continued run plays
-    it again) and its index and the reason go to `on_match_void`.
+    A backend that gives no answer after its retries (`Choice.backend_error`: not a
+    move) voids the match: left out of the results, so never scored or stored, and
+    its index and the reason go to `on_match_void`.
 
     A tick first lets agents that gain nothing from batching (scripted agents,
     solvers) move until every match waits on a batching agent (`wants_batches`),
@@ -167,12 +166,9 @@ def play_matches(
         raise SparringError(f"concurrency must be >= 1, got {concurrency}")
     waiting = list(plan)[::-1]
     for planned in waiting:
-        players = planned.game.spec.players
-        if len(planned.seats) != players:
-            raise SparringError(
-                f"{planned.game.spec.name} needs {players} players, got {len(planned.seats)}: "
-                f"give exactly {players} agents"
-            )
+        if len(planned.seats) != (players := planned.game.spec.players):
+            raise SparringError(f"{planned.game.spec.name} needs {players} players, got {len(planned.seats)}: "
+                                f"give exactly {players} agents")
     live: list[_Live] = []
     finished: list[MatchResult] = []
 

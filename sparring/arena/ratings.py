@@ -410,6 +410,8 @@ class Ratings:
     elo_returns: list[EloRating]  # Bradley-Terry on the return margin
     nash: NashAveraging | None = None  # zero-sum games with every pairing played
     alpha_rank: np.ndarray | None = None  # same condition; payoffs per unit of utility range
+    nash_interval: np.ndarray | None = None  # (n, 2) bootstrap 95% interval of each Nash-averaging rating
+    alpha_rank_interval: np.ndarray | None = None  # (n, 2) the same of each alpha-rank mass
     notes: list[str] = field(default_factory=list)  # why a view was left out
 
 
@@ -438,11 +440,36 @@ def rate(
         ratings.nash = nash_averaging(payoff)
         lo, hi = spec.utility_range
         ratings.alpha_rank = alpha_rank(payoff.mean / (hi - lo))
+        if bootstrap:
+            ratings.nash_interval, ratings.alpha_rank_interval = _zero_sum_intervals(
+                matches, names, hi - lo, min(bootstrap, ZERO_SUM_RESAMPLES), seed)
     return ratings
 
 
+ZERO_SUM_RESAMPLES = 200  # bootstrap resamples of Nash averaging and alpha-rank (a solve each)
+
+
+def _zero_sum_intervals(matches: list[MatchRecord], names: list[str], width: float, resamples: int,
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap 95% percentile intervals, (n, 2) each, of every agent's Nash-averaging
+    rating and alpha-rank mass: each pairing's matches resampled with replacement and
+    both views solved again. A point value alone hides that a few games can move
+    alpha-rank's mass from one agent to another entirely."""
+    rng = np.random.default_rng(seed)
+    by_pair: dict[frozenset, list[MatchRecord]] = {}
+    for match in matches:
+        by_pair.setdefault(frozenset(match.seats), []).append(match)
+    nash, alpha = [], []
+    for _ in range(resamples):
+        sample = [group[k] for group in by_pair.values() for k in rng.integers(0, len(group), len(group))]
+        payoff = payoff_matrix(sample, names)
+        nash.append(nash_averaging(payoff).ratings)
+        alpha.append(alpha_rank(payoff.mean / width))
+    return np.percentile(nash, [2.5, 97.5], axis=0).T, np.percentile(alpha, [2.5, 97.5], axis=0).T
+
+
 RATING_COLUMNS = ("agent", "Elo on return (95% CI)", "Elo on wins (95% CI)", "openskill mu ± sigma",
-                  "Nash averaging", "alpha-rank")
+                  "Nash averaging (95% CI)", "alpha-rank (95% CI)")
 
 
 def rating_rows(ratings: Ratings, best_first: bool = False) -> list[list[str]]:
@@ -456,13 +483,18 @@ def rating_rows(ratings: Ratings, best_first: bool = False) -> list[list[str]]:
         order.sort(key=lambda pair: -by_return[pair[1]].elo)
     rows = []
     for i, name in order:
-        ret, win, sk = by_return[name], by_wins[name], skill[name]
+        ret, win, sk, nash, alpha = by_return[name], by_wins[name], skill[name], ratings.nash, ratings.alpha_rank
         rows.append([
             name,
             f"{ret.elo:+.0f} [{ret.low:+.0f}, {ret.high:+.0f}]",
             f"{win.elo:+.0f} [{win.low:+.0f}, {win.high:+.0f}]",
             f"{sk.mu:.1f} ± {sk.sigma:.1f}",
-            "" if ratings.nash is None else f"{ratings.nash.ratings[i]:+.3f} (p={ratings.nash.nash[i]:.2f})",
-            "" if ratings.alpha_rank is None else f"{ratings.alpha_rank[i]:.3f}",
+            "" if nash is None else f"{nash.ratings[i]:+.3f}{_interval(ratings.nash_interval, i, '+.3f')} "
+                                    f"(p={nash.nash[i]:.2f})",
+            "" if alpha is None else f"{alpha[i]:.3f}{_interval(ratings.alpha_rank_interval, i, '.3f')}",
         ])
     return rows
+
+
+def _interval(interval: np.ndarray | None, i: int, fmt: str) -> str:
+    return "" if interval is None else f" [{interval[i, 0]:{fmt}}, {interval[i, 1]:{fmt}}]"

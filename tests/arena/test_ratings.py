@@ -279,3 +279,24 @@ def test_rate_leaves_out_the_game_theoretic_views_for_a_gauntlet():
     assert ratings.nash is None and ratings.alpha_rank is None
     assert "round robin" in ratings.notes[0]
     assert [e.agent for e in ratings.elo_wins] == ["random", "always_bet", "always_pass"]
+
+
+def test_nash_averaging_and_alpha_rank_carry_bootstrap_intervals():
+    """Two evenly matched agents after 30 games each way: alpha-rank's point value puts
+    the mass on whichever was luckier, and its interval says that a resample can move
+    it all; a dominated third agent's mass stays near 0 with a narrow interval."""
+    from sparring.games.registry import make_game
+
+    spec = make_game("kuhn_poker").spec
+    history = games("a", "b", wins=17, losses=13) + games("a", "c", wins=30, losses=0, start=30) \
+        + games("b", "c", wins=30, losses=0, start=60)
+    ratings = rate(history, spec, bootstrap=200, seed=0)
+    a, b, c = (ratings.agents.index(name) for name in "abc")
+    assert ratings.alpha_rank[a] > 0.9  # the point value: all on a
+    low, high = ratings.alpha_rank_interval[a]
+    assert low < 0.1 and high > 0.9  # but b could as well be the one
+    assert ratings.alpha_rank_interval[c, 1] < 0.05
+    assert ratings.nash_interval[c, 1] < 0  # c loses against the equilibrium in every resample
+    for view, interval in ((ratings.nash.ratings, ratings.nash_interval), (ratings.alpha_rank, ratings.alpha_rank_interval)):
+        assert (interval[:, 0] <= view + 1e-9).all() and (view <= interval[:, 1] + 1e-9).all()
+    assert rate(history, spec, bootstrap=0).alpha_rank_interval is None
