@@ -24,6 +24,7 @@ from sparring.eval.benchmarks.topology import (
     find_game,
     map_cell,
 )
+from sparring.errors import SparringError
 from sparring.games.core import legal_action_names
 from sparring.games.matrix import PRESETS
 from sparring.games.registry import make_game
@@ -169,6 +170,44 @@ def test_nash_task_scores_oracle_one_and_random_near_one_sixteenth():
     est = random_report.overall
     assert est.low <= 1 / 16 <= est.high  # chance level of 16 answers
     assert "win-win" in random_report.table()
+
+
+class FlakyOracle(OracleAgent):
+    """The oracle behind a backend that gives no answer for some questions (a
+    share `failing` of them, chosen by the match seed)."""
+
+    def __init__(self, failing: float):
+        self.failing = failing
+
+    def act(self, decisions):
+        fails = [d.match_seed % 1000 < 1000 * self.failing for d in decisions]
+        answers = iter(super().act([d for d, fail in zip(decisions, fails) if not fail]))
+        return [Choice(action=None, reason="backend error: HTTP 503", backend_error="HTTP 503") if fail
+                else next(answers) for fail in fails]
+
+
+def test_a_benchmark_scores_only_what_a_backend_did_not_void():
+    report = mx.run_matrix_benchmark(FlakyOracle(0.3), "nash", seed=0)
+    assert report.overall.value == 1.0  # a void question is not a wrong answer
+    assert 20 < 144 - report.overall.n < 70 and report.forfeits == 0
+    assert any(f"{144 - report.overall.n} of 144 matches void" in note for note in report.notes)
+    with pytest.raises(SparringError, match="failed in the backend, not in play"):
+        mx.run_matrix_benchmark(FlakyOracle(1.0), "repeated", games=4, seed=0)
+
+
+class FlakyRandom(RandomAgent):
+    def act(self, decisions):
+        return [Choice(action=None, reason="backend error: timeout", backend_error="timeout") if d.match_seed % 4 == 0
+                else choice for d, choice in zip(decisions, super().act(decisions))]
+
+
+def test_the_repeated_task_scores_the_matches_left_in_their_own_places():
+    whole = mx.run_matrix_benchmark(RandomAgent(), "repeated", games=6, seed=0)
+    flaky = mx.run_matrix_benchmark(FlakyRandom(), "repeated", games=6, seed=0)
+    kept = {(i["game"], i["strategy"], i["seat"]) for i in flaky.items}
+    assert 0 < len(whole.items) - len(flaky.items) < len(whole.items) / 2
+    # each match left keeps its own score: random play is seeded by the match
+    assert [i for i in whole.items if (i["game"], i["strategy"], i["seat"]) in kept] == flaky.items
 
 
 class ScriptedBackend:

@@ -26,10 +26,10 @@ from dataclasses import dataclass
 
 from sparring.agents.base import Agent
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan, seat_order
+from sparring.arena.match import InvalidMoveRule, rotating_plan, seat_order
 from sparring.arena.results import outcome
 from sparring.errors import SparringError
-from sparring.eval.benchmarks.report import BenchmarkReport
+from sparring.eval.benchmarks.report import BenchmarkReport, play_scored
 from sparring.eval.benchmarks.stats import (
     Estimate,
     no_valid_play,
@@ -93,7 +93,7 @@ def run_gtbench(
     shared: Agent | None = agent if not isinstance(agent, str) else None
     cells: dict[tuple[str, str], list[tuple[float, float]]] = {}
     cell_forfeits: dict[tuple[str, str], int] = {}
-    items, invalid, forfeits = [], 0, 0
+    items, invalid, forfeits, void_notes = [], 0, 0, []
     factories: list[AgentFactory] = []  # closed at the end: they own loaded models
     try:
         for suite_game in suite:
@@ -107,7 +107,10 @@ def run_gtbench(
                 player = shared
             for opponent_ref in opponents or suite_game.opponents:
                 opponent = factory.make(opponent_ref)
-                results = play_matches(rotating_plan(game, [player, opponent], range(games), seed), rule, concurrency)
+                played, notes = play_scored(rotating_plan(game, [player, opponent], range(games), seed), rule,
+                                            concurrency)
+                void_notes += [f"{suite_game.ref} vs {opponent_ref}: {note}" for note in notes]
+                results = list(played.values())
                 pairs = []
                 for r in results:
                     seat = seat_order(2, r.index).index(0)  # the player's seat in the plan (names may be equal)
@@ -136,6 +139,7 @@ def run_gtbench(
     matches = sum(len(pairs) for pairs in cells.values())
     if forfeits == matches:
         notes.insert(0, no_valid_play_note(forfeits))
+    notes += void_notes
     return BenchmarkReport(
         benchmark="gtbench", agent=getattr(shared, "name", None) or str(agent),
         metric="NRA = sum(s1-s2)/sum(|s1|+|s2|)",

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from typing import Callable, Literal
 
 from sparring.agents.base import Agent, Choice, Decision
-from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed, play_matches
+from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed
 from sparring.errors import SparringError
-from sparring.eval.benchmarks.report import BenchmarkReport, resolve_agent
+from sparring.eval.benchmarks.report import BenchmarkReport, play_scored, resolve_agent
 from sparring.eval.benchmarks.stats import mean_estimate, no_valid_play, no_valid_play_note, wilson_estimate
 from sparring.eval.benchmarks.topology import (
     CELL_NAMES,
@@ -270,12 +270,15 @@ def run_nash_task(
     games = [NashQuestionGame(q) for q in questions]
     with resolve_agent(agent, games[0]) as player:
         plan = [PlannedMatch(i, game, (player,), match_seed(seed, i)) for i, game in enumerate(games)]
-        results = play_matches(plan, rule, concurrency)
-    return score_nash(
-        questions, [answer_of(r) for r in results], player.name,
+        played, notes = play_scored(plan, rule, concurrency)
+    results = list(played.values())
+    report = score_nash(
+        [questions[i] for i in played], [answer_of(r) for r in results], player.name,
         invalid=sum(r.record.invalid[0] for r in results),
         forfeits=sum(r.forfeit_by is not None for r in results),
     )
+    report.notes += notes
+    return report
 
 
 # -- Task B: repeated play against fixed strategies --------------------------------------
@@ -446,19 +449,22 @@ def run_repeated_task(
             opponent = opponents[m.strategy.name]
             seats = (player, opponent) if m.agent_seat == 0 else (opponent, player)
             plan.append(PlannedMatch(i, matrix, seats, match_seed(seed, i)))
-        results = play_matches(plan, rule, concurrency)
+        played, notes = play_scored(plan, rule, concurrency)
+    matches, results = [matches[i] for i in played], list(played.values())
     points = []
-    for m, r in zip(matches, results):
+    for m, r in zip(matches, results, strict=True):
         if r.seats[m.agent_seat] != player.name:
             raise RuntimeError(f"match {r.index}: expected the agent in seat {m.agent_seat}, seats are {r.seats}")
         # A forfeit earns no points: neither the training penalty nor the game's minimum
         # (a positive number of points in these games) would be points the agent won.
         points.append(0.0 if r.forfeit_by == m.agent_seat else r.scored_returns[m.agent_seat])
-    return score_repeated(
+    report = score_repeated(
         matches, points, player.name, rounds,
         invalid=sum(r.record.invalid[m.agent_seat] for m, r in zip(matches, results)),
         forfeits=sum(r.forfeit_by == m.agent_seat for m, r in zip(matches, results)),
     )
+    report.notes += notes
+    return report
 
 
 def run_matrix_benchmark(

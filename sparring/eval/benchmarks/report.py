@@ -10,8 +10,11 @@ from typing import Any
 
 from sparring.agents.base import Agent
 from sparring.agents.registry import AgentFactory
+from sparring.arena.match import InvalidMoveRule, PlannedMatch, play_matches
+from sparring.errors import SparringError
 from sparring.eval.benchmarks.stats import Estimate
 from sparring.games.core import Game
+from sparring.records import MatchResult
 
 
 @dataclass
@@ -75,3 +78,19 @@ def resolve_agent(agent: Agent | str, game: Game) -> Iterator[Agent]:
         yield factory.make(agent)
     finally:
         factory.close()
+
+
+def play_scored(plan: list[PlannedMatch], rule: InvalidMoveRule, concurrency: int) -> tuple[dict[int, MatchResult], list[str]]:
+    """Play a benchmark's matches: those that finished, by plan index, and a note on
+    those a backend failure voided, which no score counts; most of them void is an
+    error (the benchmark would measure the server, not the agent)."""
+    voided: dict[int, str] = {}
+    results = play_matches(plan, rule, concurrency, on_match_void=voided.__setitem__)
+    if not voided:
+        return {r.index: r for r in results}, []
+    first = voided[min(voided)]
+    if 2 * len(voided) > len(plan):
+        raise SparringError(f"{len(voided)} of {len(plan)} benchmark matches failed in the backend, not in play "
+                            f"({first}): check the server and its limits, then run the benchmark again")
+    return {r.index: r for r in results}, [f"{len(voided)} of {len(plan)} matches void (a backend gave no answer "
+                                           f"after its retries, first: {first}): not scored"]

@@ -71,7 +71,7 @@ MEMBERS_DIR, MIXTURES_DIR, NASH_DIR, DISTILLED_DIR = "members", "mixtures", "nas
 @dataclass(frozen=True)
 class PopulationConfig:
     game: str = "kuhn_poker"
-    """A small 2-player zero-sum imperfect-information game (kuhn_poker, leduc_poker)."""
+    """A 2-player zero-sum game: kuhn_poker, leduc_poker (exact meta-game), liars_dice (sampled), ..."""
     method: str = "psro"
     """psro: policy-space response oracles (Lanctot et al. 2017)."""
     iterations: int = 8
