@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from sparring.arena.ratings import RATING_COLUMNS, Ratings, rate, rating_rows
-from sparring.arena.results import payoff_matrix, summarize
+from sparring.arena.results import payoff_matrix, self_play, summarize
 from sparring.arena.tournament import planned_matches
 from sparring.errors import SparringError
 from sparring.eval.benchmarks.report import BenchmarkReport
@@ -127,17 +127,23 @@ def _overview(doc: Document, run_dir: Path, store: RunStore, matches: list[Match
 
 
 def _results_section(doc: Document, store: RunStore, matches: list[MatchRecord], tournament: dict | None) -> None:
-    doc.heading("Results per agent")
-    doc.text("Pooled over every finished match and seat. Mean return with its normal-approximation "
-             "95% interval; the invalid rate is rejected answers over all answers the agent gave "
-             "(random moves played for it after its retries ran out are not answers).")
+    by_seat = self_play(matches)  # pooled, an agent's seats against itself cancel in a zero-sum game
+    training = store.kind() == "train"
+    doc.heading("Training games" if training else "Results per agent")
+    doc.text(("The games the policy trained on, against its opponents and itself: what it learned from, not "
+              "an evaluation (the evaluations and exploitability below are). " if training else "")
+             + ("Each seat apart, since an agent plays itself here. " if by_seat else "Pooled over every seat. ")
+             + "Mean return with its normal-approximation 95% interval; the invalid rate is rejected answers "
+             "over all answers the agent gave (random moves played for it after its retries ran out are not "
+             "answers).")
     answers = store.answers_by_agent()
-    rows, summaries = [], summarize(matches)
+    rows, summaries = [], summarize(matches, by_seat=by_seat)
     mean_returns = [s.mean_return for s in summaries]  # (mean, 95% half-width) each
     for s, (mean, half) in zip(summaries, mean_returns):
         n, bad = answers.get(s.agent, (0, 0))
         rate_text = f"{bad / n:.1%} ({bad}/{n})" if n else "n/a"
-        rows.append([s.agent, str(s.games), str(s.wins), str(s.draws), str(s.losses),
+        label = s.agent if s.seat is None else f"{s.agent} (seat {s.seat + 1})"
+        rows.append([label, str(s.games), str(s.wins), str(s.draws), str(s.losses),
                      pm(mean, half, 3), rate_text, str(s.forfeits)])
     doc.table(["agent", "games", "win", "draw", "loss", "mean return (95% CI)", "invalid answers", "forfeits"], rows)
 
@@ -146,7 +152,7 @@ def _results_section(doc: Document, store: RunStore, matches: list[MatchRecord],
     means = [mean for mean, _ in mean_returns]
     halves = [half if math.isfinite(half) else 0.0 for _, half in mean_returns]
     ax.bar(range(len(summaries)), means, yerr=halves, capsize=4, color="#4c72b0")
-    ax.set_xticks(range(len(summaries)), [s.agent for s in summaries], rotation=20, ha="right")
+    ax.set_xticks(range(len(summaries)), [row[0] for row in rows], rotation=20, ha="right")
     ax.axhline(0, color="black", linewidth=0.6)
     ax.set_ylabel("mean return (95% CI)")
     doc.figure(fig, "returns.png", "mean return per agent with 95% intervals")

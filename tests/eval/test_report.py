@@ -88,6 +88,20 @@ def test_play_run_reports_results_invalid_rate_and_examples(kuhn, tmp_path):
     assert "Tournament" not in md and "Training" not in md
 
 
+def test_an_agent_against_itself_is_reported_seat_by_seat(kuhn, tmp_path):
+    """Pooled, always-bet against itself reads +0.000 in a zero-sum game; per seat it
+    shows who wins the showdowns (the same cards decide both seats' results)."""
+    store = RunStore(tmp_path / "run", create=True)
+    store.start({"game": "kuhn_poker"})
+    agent = FixedActionAgent("bet")
+    play_matches(rotating_plan(kuhn, [agent, agent], range(40), 0), on_match_end=store.write_match)
+    store.close()
+    rows = table_after(read(write_report(tmp_path / "run"))[1], "## Results per agent")
+    first, second = row_of(rows, "always_bet (seat 1)"), row_of(rows, "always_bet (seat 2)")
+    assert first[1] == second[1] == "40" and first[2] == second[4] and first[4] == second[2]
+    assert "always_bet" not in [row[0] for row in rows]  # no pooled row
+
+
 def test_tournament_report_has_heat_map_and_ratings(kuhn, tmp_path):
     store = RunStore(tmp_path / "t", create=True)
     field = [FixedActionAgent("bet"), FixedActionAgent("pass"), RandomAgent()]
