@@ -200,6 +200,20 @@ def play_matches(
     return sorted(finished, key=lambda r: r.index)
 
 
+def void_note(voided: dict[int, str], total: int) -> str | None:
+    """What to say of the matches of `total` that a backend failure voided
+    (`on_match_void`'s index -> reason), or None when none were; most of them void
+    is a failed run, raised: it would measure the server, not the agents."""
+    if not voided:
+        return None
+    first = voided[min(voided)]
+    if 2 * len(voided) > total:
+        raise SparringError(f"{len(voided)} of {total} matches failed in the backend, not in play ({first}): "
+                            "check the server and its limits, then run the same command again")
+    return (f"{len(voided)} of {total} matches void: a backend gave no answer after its retries (first: {first}); "
+            "they are not scored or stored")
+
+
 def _step(matches: list[_Live], rule: InvalidMoveRule, record_views: bool) -> None:
     """One call per agent for all of its pending decisions among `matches`."""
     groups: dict[int, tuple[Agent, list[_Live]]] = {}

@@ -146,15 +146,10 @@ def progress_bar(disable: bool = False) -> Progress:
 
 
 def check_voided(voided: dict[int, str], played: int) -> None:
-    """Say apart from the results how many matches a backend failure voided (not
-    scored, not stored: running the same command again plays them); most of them
-    void is a failed run, raised as an error (a non-zero exit)."""
-    if not voided:
-        return
-    first = voided[min(voided)]
-    console.print(f"[yellow]{len(voided)} of {played} matches void[/]: a backend gave no answer after its retries "
-                  f"(first: {escape(first)}). They are not scored or stored; run the same command again to play them.")
-    if 2 * len(voided) > played:
-        raise SparringError(f"{len(voided)} of {played} matches failed in the backend, not in play ({first}): "
-                            "check the server and its limits, then run the same command again")
+    """Say apart from the results how many matches a backend failure voided
+    (`arena.match.void_note`, which raises when most of them were)."""
+    from sparring.arena.match import void_note
 
+    note = void_note(voided, played)
+    if note:
+        console.print(f"[yellow]{escape(note)}[/]; run the same command again to play them.")

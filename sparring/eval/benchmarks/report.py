@@ -10,8 +10,7 @@ from typing import Any
 
 from sparring.agents.base import Agent
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule, PlannedMatch, play_matches
-from sparring.errors import SparringError
+from sparring.arena.match import InvalidMoveRule, PlannedMatch, play_matches, void_note
 from sparring.eval.benchmarks.stats import Estimate
 from sparring.games.core import Game
 from sparring.records import MatchResult
@@ -82,15 +81,8 @@ def resolve_agent(agent: Agent | str, game: Game) -> Iterator[Agent]:
 
 def play_scored(plan: list[PlannedMatch], rule: InvalidMoveRule, concurrency: int) -> tuple[dict[int, MatchResult], list[str]]:
     """Play a benchmark's matches: those that finished, by plan index, and a note on
-    those a backend failure voided, which no score counts; most of them void is an
-    error (the benchmark would measure the server, not the agent)."""
+    those a backend failure voided, which no score counts (`void_note`)."""
     voided: dict[int, str] = {}
     results = play_matches(plan, rule, concurrency, on_match_void=voided.__setitem__)
-    if not voided:
-        return {r.index: r for r in results}, []
-    first = voided[min(voided)]
-    if 2 * len(voided) > len(plan):
-        raise SparringError(f"{len(voided)} of {len(plan)} benchmark matches failed in the backend, not in play "
-                            f"({first}): check the server and its limits, then run the benchmark again")
-    return {r.index: r for r in results}, [f"{len(voided)} of {len(plan)} matches void (a backend gave no answer "
-                                           f"after its retries, first: {first}): not scored"]
+    note = void_note(voided, len(plan))
+    return {r.index: r for r in results}, [note] if note else []

@@ -77,14 +77,22 @@ def solve_meta_game(game: OpenSpielGame, meta_game: MetaGame, solver: MetaSolver
     """Solve the meta-game for a meta-strategy sigma, build the members' mixture under
     sigma as one behaviour policy, and measure its exploitability exactly."""
     sigma = solver(meta_game.matrix)
-    mixture = mixture_policy(game, meta_game.members, sigma)
+    mixture, exploitability = measured_mixture(game, meta_game.members, sigma)
     return PSROIteration(
         iteration=iteration,
         members=len(meta_game),
         meta_strategy=tuple(float(p) for p in sigma),
-        exploitability=float(pyspiel.exploitability(meta_game.os_game, to_pyspiel(mixture))),
+        exploitability=exploitability,
         mixture=mixture,
     )
+
+
+def measured_mixture(game: OpenSpielGame, members: list[os_policy.TabularPolicy],
+                     sigma) -> tuple[os_policy.TabularPolicy, float]:
+    """The members' mixture under meta-strategy `sigma` as one behaviour policy, and
+    its exact exploitability (OpenSpiel's C++ best response)."""
+    mixture = mixture_policy(game, members, sigma)
+    return mixture, float(pyspiel.exploitability(game.os_game, to_pyspiel(mixture)))
 
 
 def run_psro(

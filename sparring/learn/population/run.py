@@ -40,25 +40,23 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pyspiel
 from open_spiel.python import policy as os_policy
 
 from sparring.agents.registry import MEMBERS_FILE, POLICY_FILE, AgentFactory
 from sparring.agents.solvers import policy_json
 from sparring.errors import SparringError
-from sparring.eval.mixture import mixture_policy
 from sparring.games.registry import make_game
 from sparring.learn.checkpoint import check_stored_settings
 from sparring.learn.population.metagame import (
     MetaGame,
     SampledMetaGame,
     from_table,
-    to_pyspiel,
     to_table,
     two_player_zero_sum,
 )
 from sparring.learn.population.metasolvers import META_SOLVERS, meta_solver
 from sparring.learn.population.oracles import exact_best_response
+from sparring.learn.population.psro import measured_mixture
 from sparring.records import ExploitabilityEntry, PopulationIteration, PopulationMember
 from sparring.store import RunStore
 
@@ -233,8 +231,7 @@ class Population:
         sigma = self.solver(self.meta_game.matrix)
         self.mixture, exploitability = None, None
         if self.tables is not None:
-            self.mixture = mixture_policy(self.game, self.tables, sigma)
-            exploitability = float(pyspiel.exploitability(self.os_game, to_pyspiel(self.mixture)))
+            self.mixture, exploitability = measured_mixture(self.game, self.tables, sigma)
         solved = PopulationIteration(iteration=len(self.members) - 1, meta_strategy=tuple(float(p) for p in sigma),
                                      exploitability=exploitability, seconds=time.perf_counter() - self.started)
         self.store.add_population_iteration(solved)
@@ -328,11 +325,12 @@ class Population:
         from sparring.learn.policy import adapter_dtype
 
         entries = []
-        for member, weight in zip(members or self.members, weights):
+        for member, weight in zip(self.members if members is None else members, weights):
             policy = None
-            if self.config.oracle == "exact":  # a tabular member plays from its own file
+            if self.config.oracle == "exact":  # a tabular member plays from its own file, written once
                 policy = f"{MEMBERS_DIR}/member-{member.member}/policy.json"
-                _write_json(self.run_dir / policy, policy_json(member.policy, game=self.game.spec.versioned_ref))
+                if not (self.run_dir / policy).exists():
+                    _write_json(self.run_dir / policy, policy_json(member.policy, game=self.game.spec.versioned_ref))
             entries.append({"name": member.name, "checkpoint": member.checkpoint, "policy": policy, "weight": weight})
         return {"meta_strategy": list(weights), "members": entries, "model": self.config.model,
                 "agent": {"mode": "scored", "temperature": self.config.temperature, "dtype": adapter_dtype()}}
