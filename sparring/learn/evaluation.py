@@ -22,13 +22,15 @@ def play_eval(game: Game, policy: Agent, opponent: Agent, games: int, seed: int,
 
 
 def policy_outcomes(results: list[MatchResult], policy_name: str) -> dict[str, list[float]]:
-    """Per match, from the policy's seat: return, win, draw, win-or-draw; and per
-    policy answer whether it was invalid."""
+    """Per match, from the policy's seat: the game's return (a forfeit as the game's
+    loss, not the training penalty), win, draw, win-or-draw; and per policy answer
+    whether it was invalid."""
     out: dict[str, list[float]] = {"return": [], "win": [], "draw": [], "win_or_draw": [], "invalid": []}
     for result in results:
         seat = result.seat_of(policy_name)
-        result_kind = outcome(result.returns, seat)
-        out["return"].append(result.returns[seat])
+        scored = result.scored_returns
+        result_kind = outcome(scored, seat)
+        out["return"].append(scored[seat])
         out["win"].append(float(result_kind == "win"))
         out["draw"].append(float(result_kind == "draw"))
         out["win_or_draw"].append(float(result_kind != "loss"))
