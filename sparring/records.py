@@ -43,7 +43,8 @@ class Choice:
     sampling: Sampling | None = None  # None for agents that do not sample from a model
     policy_version: str | None = None  # the weights (or adapter) that produced the answer
     backend_error: str | None = None  # the backend gave no answer after its retries: not the model's move
-    latency_s: float = 0.0
+    batch_s: float | None = None  # measured wall time of the agent call that answered (None: not timed)
+    batch_size: int | None = None  # decisions that call answered together, all with this batch_s
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,8 @@ class ExploitabilityEntry:
     agent: str | None = None
     checkpoint: str | None = None
     interval: tuple[float, float] | None = None  # bootstrap 95% interval (sampled mode)
+    invalid_rate: float | None = None  # share of sampled answers that named no legal move
+    forfeit_exploitability: float | None = None  # with every invalid answer played as a forfeit (sampled mode)
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from sparring.records import (
 )
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # A run directory holds one kind of run. Each kind keeps its settings under its own
 # meta key, which names the kind of a store written before runs recorded it.
 KIND_KEYS = {"config": "play", "tournament": "tournament", "train_config": "train",
@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS turns (
     forced INTEGER NOT NULL,
     reason TEXT,
     message TEXT,
-    latency_s REAL NOT NULL,
+    batch_s REAL,                     -- measured wall time of the agent call that answered (NULL: not timed)
+    batch_size INTEGER,               -- decisions that call answered together, all with this batch_s
     PRIMARY KEY (match_idx, seq)
 );
 CREATE TABLE IF NOT EXISTS train_steps (
@@ -86,7 +87,9 @@ CREATE TABLE IF NOT EXISTS exploitability (
     agent TEXT,
     checkpoint TEXT,
     interval_low REAL,                -- bootstrap 95% interval (sampled mode)
-    interval_high REAL
+    interval_high REAL,
+    invalid_rate REAL,                -- share of sampled answers that named no legal move
+    forfeit_exploitability REAL       -- with every invalid answer played as a forfeit (sampled mode)
 );
 CREATE TABLE IF NOT EXISTS population_members (
     member INTEGER PRIMARY KEY,       -- index in the order added
@@ -114,8 +117,10 @@ _TURN_COLUMNS = (
     "match_idx", "seq", "decision", "attempt", "seat", "agent", "view", "prompt", "completion",
     "prompt_token_ids", "token_ids", "logprobs", "action_logprobs", "option_token_ids", "sampling_mode",
     "temperature", "top_p", "policy_version", "action", "action_name", "valid", "forced", "reason",
-    "message", "latency_s",
+    "message", "batch_s", "batch_size",
 )
+_EXPLOITABILITY_COLUMNS = ("step", "exploitability", "nash_conv", "mode", "game", "agent", "checkpoint",
+                           "interval_low", "interval_high", "invalid_rate", "forfeit_exploitability")
 _MATCH_COLUMNS = "idx, game, seed, seats, returns, forfeit_by, invalid, n_turns, wall_s"
 
 
@@ -159,8 +164,27 @@ def _migrate_2_to_3(db: sqlite3.Connection) -> None:
     db.execute("DROP TABLE population_iterations_2")
 
 
+def _migrate_3_to_4(db: sqlite3.Connection) -> None:
+    """Version 4: a turn records the measured time of the agent call that answered
+    it and how many decisions shared that call; version 3 stored that time divided
+    by the decisions, kept as latency_share_s for the turns it stored. An
+    exploitability check records the invalid-answer rate and the exploitability
+    with invalid answers played as forfeits."""
+    if "latency_s" in {row[1] for row in db.execute("PRAGMA table_info(turns)")}:  # else made new by 2 -> 3
+        db.execute("ALTER TABLE turns RENAME TO turns_3")
+        _create_tables(db)
+        db.execute("ALTER TABLE turns ADD COLUMN latency_share_s REAL")
+        kept = ",".join(c for c in _TURN_COLUMNS if c not in ("batch_s", "batch_size"))
+        db.execute(f"INSERT INTO turns ({kept}, latency_share_s) SELECT {kept}, latency_s FROM turns_3")
+        db.execute("DROP TABLE turns_3")
+    columns = {row[1] for row in db.execute("PRAGMA table_info(exploitability)")}
+    for name in ("invalid_rate", "forfeit_exploitability"):
+        if name not in columns:  # 1 -> 2 made the table new
+            db.execute(f"ALTER TABLE exploitability ADD COLUMN {name} REAL")
+
+
 # version -> the step that brings a store of that version to the next
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
 
 
 class RunStore:
@@ -341,13 +365,12 @@ class RunStore:
 
     def exploitability(self) -> list[ExploitabilityEntry]:
         rows = self.db.execute(
-            "SELECT step, exploitability, nash_conv, mode, game, agent, checkpoint, interval_low, interval_high "
-            "FROM exploitability ORDER BY step"
-        )
+            f"SELECT {','.join(_EXPLOITABILITY_COLUMNS)} FROM exploitability ORDER BY step")
         return [
             ExploitabilityEntry(step=s, exploitability=e, nash_conv=n, mode=m, game=g, agent=a, checkpoint=c,
-                                interval=(lo, hi) if lo is not None else None)
-            for s, e, n, m, g, a, c, lo, hi in rows
+                                interval=(lo, hi) if lo is not None else None, invalid_rate=ir,
+                                forfeit_exploitability=fe)
+            for s, e, n, m, g, a, c, lo, hi, ir, fe in rows
         ]
 
     def rewind(self, step: int, next_match: int) -> None:
@@ -441,7 +464,8 @@ def _turn_row(match_index: int, seq: int, t: Turn) -> tuple:
         json.dumps(c.prompt_token_ids), json.dumps(c.token_ids), json.dumps(c.logprobs),
         _keyed(c.action_logprobs), _keyed(c.option_token_ids),
         s.mode if s else None, s.temperature if s else None, s.top_p if s else None, c.policy_version,
-        t.action, t.action_name, int(t.valid), int(t.forced), t.reason, c.message, c.latency_s,
+        t.action, t.action_name, int(t.valid), int(t.forced), t.reason, c.message, c.batch_s,
+        c.batch_size,
     )
 
 
@@ -453,7 +477,7 @@ def _turn(v: dict[str, Any]) -> Turn:
         token_ids=tuple(json.loads(v["token_ids"] or "[]")), logprobs=tuple(json.loads(v["logprobs"] or "[]")),
         action_logprobs=_unkeyed(v["action_logprobs"]), option_token_ids=_unkeyed(v["option_token_ids"], tuple),
         sampling=Sampling(v["sampling_mode"], v["temperature"], v["top_p"]) if v["sampling_mode"] else None,
-        policy_version=v["policy_version"], latency_s=v["latency_s"],
+        policy_version=v["policy_version"], batch_s=v["batch_s"], batch_size=v["batch_size"],
     )
     return Turn(decision=v["decision"], attempt=v["attempt"], seat=v["seat"], agent=v["agent"], view=v["view"],
                 choice=choice, valid=bool(v["valid"]), action_name=v["action_name"], reason=v["reason"],
@@ -462,5 +486,7 @@ def _turn(v: dict[str, Any]) -> Turn:
 
 def _insert_exploitability(db: sqlite3.Connection, e: ExploitabilityEntry) -> None:
     low, high = e.interval if e.interval is not None else (None, None)
-    db.execute("INSERT OR REPLACE INTO exploitability VALUES (?,?,?,?,?,?,?,?,?)",
-               (e.step, e.exploitability, e.nash_conv, e.mode, e.game, e.agent, e.checkpoint, low, high))
+    db.execute(f"INSERT OR REPLACE INTO exploitability ({','.join(_EXPLOITABILITY_COLUMNS)}) "
+               f"VALUES ({','.join('?' * len(_EXPLOITABILITY_COLUMNS))})",
+               (e.step, e.exploitability, e.nash_conv, e.mode, e.game, e.agent, e.checkpoint, low, high,
+                e.invalid_rate, e.forfeit_exploitability))

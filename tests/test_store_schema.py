@@ -47,19 +47,26 @@ def v1_run(path):
 def test_a_version_1_store_is_migrated_with_everything_kept(tmp_path):
     v1_run(tmp_path)
     store = RunStore(tmp_path)
-    assert store.get_meta("schema") == SCHEMA_VERSION == 3
+    assert store.get_meta("schema") == SCHEMA_VERSION == 4
     [match] = store.matches()
     assert (match.index, match.seats, match.returns, match.invalid) == (0, ("a", "b"), (1.0, -1.0), (1, 0))
     rejected, played = store.turns(0)
     assert (rejected.seat, rejected.valid, rejected.reason, rejected.choice.completion) == (0, False, "it names no legal move", "Answer: fold")
     assert (played.action, played.action_name, played.choice.action_logprobs) == (1, "bet", {0: -2.3, 1: -0.1})
     assert played.choice.sampling is None and played.choice.policy_version is None
+    # Version 3 and before stored a batch's time divided by its decisions: kept under its
+    # own name, never read as a measured batch time.
+    assert (played.choice.batch_s, played.choice.batch_size) == (None, None)
+    assert store.db.execute("SELECT latency_share_s FROM turns ORDER BY seq").fetchall() == [(0.2,), (0.2,)]
     assert store.train_steps() == [{"step": 1, "loss": 0.5}]
     [entry] = store.exploitability()
     assert (entry.step, entry.exploitability, entry.interval, entry.checkpoint) == (10, 0.345, (0.30, 0.45), "checkpoints/step-000010")
+    assert (entry.invalid_rate, entry.forfeit_exploitability) == (None, None)
     assert store.get_meta("exploitability") is None  # moved into its table, not copied
+    store.write_match(dataclasses.replace(next(store.results()), index=1))  # the migrated table takes new turns
+    assert [len(store.turns(i)) for i in (0, 1)] == [2, 2]
     store.close()
-    assert RunStore(tmp_path).get_meta("schema") == 3  # opening again migrates nothing
+    assert RunStore(tmp_path).get_meta("schema") == 4  # opening again migrates nothing
 
 
 # Version 2's population tables, as its store.py created them.
@@ -82,7 +89,7 @@ def test_a_version_2_population_is_migrated_with_everything_kept(tmp_path):
     db.executescript(V2_POPULATION)
     db.close()
     store = RunStore(tmp_path)
-    assert store.get_meta("schema") == 3
+    assert store.get_meta("schema") == 4
     [member] = store.members()
     assert (member.name, member.policy) == ("uniform", {"0": {0: 0.5, 1: 0.5}})
     assert store.metagame() == {(0, 0): 0.0} and store.metagame_half_widths() == {}

@@ -133,8 +133,9 @@ class LLMAgent:
             return []
         start = time.perf_counter()
         choices = self._scored(decisions) if self.config.mode == "scored" else self._free(decisions)
-        latency = (time.perf_counter() - start) / len(decisions)
-        return [replace(choice, latency_s=latency) for choice in choices]
+        # What was measured: the call's time, which its decisions share (not a per-decision latency).
+        elapsed = time.perf_counter() - start
+        return [replace(choice, batch_s=elapsed, batch_size=len(decisions)) for choice in choices]
 
     def _free(self, decisions: list[Decision]) -> list[Choice]:
         requests = [

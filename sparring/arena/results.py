@@ -191,5 +191,6 @@ def _turn_json(t: Turn) -> dict[str, Any]:
         "option_token_ids": {str(k): list(v) for k, v in c.option_token_ids.items()} if c.option_token_ids else None,
         "sampling": asdict(c.sampling) if c.sampling else None, "policy_version": c.policy_version,
         "action": t.action, "action_name": t.action_name, "valid": t.valid, "forced": t.forced,
-        "reason": t.reason, "message": c.message, "latency_s": c.latency_s,
+        "reason": t.reason, "message": c.message, "batch_s": c.batch_s,
+        "batch_size": c.batch_size,
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import random
 import socket
 import time
 
@@ -274,3 +275,21 @@ def test_closed_backend_refuses_to_generate(make_backend):
     backend.close()  # idempotent
     with pytest.raises(SparringError, match="closed"):
         backend.generate([request()])
+
+
+def test_a_turn_records_its_calls_measured_time_and_batch_size(server, make_backend):
+    # Four requests answered side by side, each after 0.3 s: every decision's record
+    # holds the call's whole time (not a quarter of it) and how many shared the call.
+    from sparring.agents.base import Decision
+    from sparring.agents.llm import LLMAgent
+    from sparring.games.registry import make_game
+
+    server.always(ok("Answer: 5", delay_s=0.3))
+    agent = LLMAgent(make_backend(concurrency=4))
+    state = make_game("tictactoe").new_initial_state(random.Random(0))
+    decisions = [Decision(state=state, player=0, rng=None, seed=i) for i in range(4)]
+    start = time.perf_counter()
+    choices = agent.act(decisions)
+    elapsed = time.perf_counter() - start
+    assert all(c.action is not None and c.batch_size == 4 for c in choices)
+    assert all(0.3 <= c.batch_s <= elapsed for c in choices)
