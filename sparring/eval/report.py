@@ -339,13 +339,17 @@ def _exploitability_section(doc: Document, entries: list[ExploitabilityEntry]) -
     doc.heading("Exploitability over checkpoints")
     doc.text("NashConv: what best responses gain against the policy, summed over seats (0 at a Nash "
              "equilibrium); exploitability is NashConv / 2 in two-player zero-sum games. In sampled "
-             "mode the interval is the bootstrap 95% interval over the sampled answers.")
+             "mode the interval is the bootstrap 95% interval over the sampled answers, invalid answers "
+             "are played as random moves, and the last column plays each as a forfeit, as the default "
+             "rule does in a match.")
     rows = []
     for e in entries:
         rows.append([str(e.step), e.checkpoint or "", num(e.exploitability, ".4f"),
                      f"[{e.interval[0]:.4f}, {e.interval[1]:.4f}]" if e.interval else "",
-                     num(e.nash_conv, ".4f"), e.mode])
-    doc.table(["step", "checkpoint", "exploitability", "95% interval", "NashConv", "mode"], rows)
+                     num(e.nash_conv, ".4f"), e.mode, num(e.invalid_rate, ".1%"),
+                     num(e.forfeit_exploitability, ".4f")])
+    doc.table(["step", "checkpoint", "exploitability", "95% interval", "NashConv", "mode", "invalid answers",
+               "with forfeits"], rows)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.2))
     use_nash_conv = any(e.exploitability is None for e in entries)
