@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Literal
 
@@ -138,6 +140,29 @@ class _Live:
         )
 
 
+# Whoever shows progress listens here: every play_matches below it reports the matches
+# it plans and each one that ends, so work that plays in many places (a benchmark's
+# questions, a training step's games and its evaluations) moves one display
+# without a callback passed down through every layer.
+_watchers: ContextVar[tuple[Callable[[int, int], None], ...]] = ContextVar("match_watchers", default=())
+
+
+@contextmanager
+def watching_matches(watcher: Callable[[int, int], None]) -> Iterator[None]:
+    """Call `watcher(planned, ended)` while this context lasts: `planned` matches when a
+    `play_matches` starts, then `ended` = 1 as each finishes or is voided."""
+    token = _watchers.set(_watchers.get() + (watcher,))
+    try:
+        yield
+    finally:
+        _watchers.reset(token)
+
+
+def _tell_watchers(planned: int, ended: int) -> None:
+    for watcher in _watchers.get():
+        watcher(planned, ended)
+
+
 def play_matches(
     plan: Iterable[PlannedMatch],
     rule: InvalidMoveRule = InvalidMoveRule(),
@@ -171,6 +196,7 @@ def play_matches(
                                 f"give exactly {players} agents")
     live: list[_Live] = []
     finished: list[MatchResult] = []
+    _tell_watchers(len(waiting), 0)
 
     def retire() -> None:
         """Hand on the finished matches and start waiting ones until `concurrency` are live."""
@@ -181,6 +207,7 @@ def play_matches(
             match = _Live(waiting.pop())
             (ended if match.over() else live).append(match)
         for match in ended:
+            _tell_watchers(0, 1)
             if match.void_reason is not None:
                 if on_match_void is not None:
                     on_match_void(match.planned.index, match.void_reason)

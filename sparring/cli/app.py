@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -143,6 +145,25 @@ def _is_sqlite(path: Path) -> bool:
 def progress_bar(disable: bool = False) -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=console, disable=disable)
+
+
+@contextmanager
+def match_progress(description: str) -> Iterator[None]:
+    """A bar of every match played inside (`arena.match.watching_matches`): its total
+    grows as the work plans more (a benchmark's next game, a training step)."""
+    from sparring.arena.match import watching_matches
+
+    planned = 0
+    with progress_bar() as progress:
+        task = progress.add_task(description, total=0)
+
+        def watch(more: int, ended: int) -> None:
+            nonlocal planned
+            planned += more
+            progress.update(task, total=planned, advance=ended)
+
+        with watching_matches(watch):
+            yield
 
 
 def check_voided(voided: dict[int, str], played: int) -> None:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.text import Text
 
-from sparring.cli.app import app, console
+from sparring.cli.app import app, console, match_progress
 from sparring.errors import SparringError
 
 
@@ -73,7 +73,9 @@ def bench_matrix(
 
     if task not in ("nash", "repeated"):
         raise SparringError(f"task '{task}' unknown: use nash or repeated")
-    _show_benchmark(run_matrix_benchmark(agent, task=task, games=n_games, seed=seed), out)
+    with match_progress(f"matrix2x2 {task}"):
+        report = run_matrix_benchmark(agent, task=task, games=n_games, seed=seed)
+    _show_benchmark(report, out)
 
 
 @bench_app.command("gtbench")
@@ -86,7 +88,9 @@ def bench_gtbench(
     """GTBench-style suite: normalized relative advantage against MCTS, CFR and random."""
     from sparring.eval.benchmarks import run_gtbench
 
-    _show_benchmark(run_gtbench(agent, games=n_games, seed=seed), out)
+    with match_progress("gtbench"):
+        report = run_gtbench(agent, games=n_games, seed=seed)
+    _show_benchmark(report, out)
 
 
 def _show_benchmark(report, out: Path | None) -> None:

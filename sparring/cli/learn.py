@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sparring.cli.app import app, console, default_run_dir
+from sparring.cli.app import app, console, default_run_dir, match_progress
 from sparring.errors import SparringError
 
 
@@ -43,7 +43,7 @@ def demo(
         opponent = AgentFactory(run.game).make("random")
 
         def evaluate(when: str) -> dict[str, list[float]]:
-            with console.status(f"evaluating {when} training: {eval_games} games against random ..."):
+            with match_progress(f"{when} training: games against random"):
                 results = play_eval(run.game, policy, opponent, eval_games, config.seed, InvalidMoveRule())
             return policy_outcomes(results, POLICY_DIR)
 
@@ -121,7 +121,8 @@ def train(
         train_config = build_config(TrainConfig, resumed_settings(_stored_settings(resume, "train_config", "training"), given, resume))
     else:
         train_config = _new_run(TrainConfig, given, "train")
-    run_dir = run_training(train_config, console=console)
+    with match_progress("matches played (self-play and evaluations)"):
+        run_dir = run_training(train_config, console=console)
     console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
 
 
@@ -169,7 +170,8 @@ def population(
                                                    "resume": resume})
     else:
         settings = _new_run(PopulationConfig, config_values(PopulationConfig, config, overrides), "population")
-    run_dir = run_population(settings, console=console)
+    with match_progress("matches played"):
+        run_dir = run_population(settings, console=console)
     console.print(f"population in [bold]{run_dir}[/]: play its mixture with --players {run_dir}/nash; "
                   f"sparring report {run_dir}")
 

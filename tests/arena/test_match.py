@@ -11,6 +11,7 @@ from sparring.arena.match import (
     match_seed,
     play_matches,
     rotating_plan,
+    watching_matches,
 )
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
@@ -175,3 +176,20 @@ def test_a_backend_failure_voids_its_match_and_nothing_else():
     assert all(reason == "flaky: HTTP 503" for reason in voided.values())
     assert [r.index for r in results] == sorted(r.index for r in ended) == sorted(set(range(40)) - failing)
     assert all(r.forfeit_by is None for r in results)  # no failure became anyone's forfeit
+
+
+def test_a_watcher_sees_every_match_planned_and_ended_finished_or_void():
+    # One watcher over two plays, one with voided matches: what it counts is what was
+    # planned, and every match, finished or void, ends exactly once.
+    game = make_game("kuhn_poker")
+    counts = {"planned": 0, "ended": 0}
+
+    def watch(planned, ended):
+        counts["planned"] += planned
+        counts["ended"] += ended
+
+    with watching_matches(watch):
+        play_matches(rotating_plan(game, [RandomAgent(), RandomAgent()], range(7), run_seed=0))
+        play_matches(rotating_plan(game, [_FlakyBackendAgent(), RandomAgent()], range(10), run_seed=1), concurrency=3)
+    play_matches(rotating_plan(game, [RandomAgent(), RandomAgent()], range(5), run_seed=0))  # not watched
+    assert counts == {"planned": 17, "ended": 17}
