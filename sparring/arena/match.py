@@ -189,11 +189,7 @@ def play_matches(
     """
     if concurrency < 1:
         raise SparringError(f"concurrency must be >= 1, got {concurrency}")
-    waiting = list(plan)[::-1]
-    for planned in waiting:
-        if len(planned.seats) != (players := planned.game.spec.players):
-            raise SparringError(f"{planned.game.spec.name} needs {players} players, got {len(planned.seats)}: "
-                                f"give exactly {players} agents")
+    waiting = _checked(plan)[::-1]
     live: list[_Live] = []
     finished: list[MatchResult] = []
     _tell_watchers(len(waiting), 0)
@@ -225,6 +221,15 @@ def play_matches(
         _step(live, rule, record_views)
         retire()
     return sorted(finished, key=lambda r: r.index)
+
+
+def _checked(plan: Iterable[PlannedMatch]) -> list[PlannedMatch]:
+    plan = list(plan)
+    for planned in plan:
+        if len(planned.seats) != (players := planned.game.spec.players):
+            raise SparringError(f"{planned.game.spec.name} needs {players} players, got {len(planned.seats)}: "
+                                f"give exactly {players} agents")
+    return plan
 
 
 def void_note(voided: dict[int, str], total: int) -> str | None:
