@@ -43,6 +43,7 @@ class Choice:
     sampling: Sampling | None = None  # None for agents that do not sample from a model
     policy_version: str | None = None  # the weights (or adapter) that produced the answer
     backend_error: str | None = None  # the backend gave no answer after its retries: not the model's move
+    usage: tuple[int, int] | None = None  # (prompt, completion) tokens as an API server counted them; not stored
     batch_s: float | None = None  # measured wall time of the agent call that answered (None: not timed)
     batch_size: int | None = None  # decisions that call answered together, all with this batch_s
 
@@ -182,3 +183,44 @@ class PopulationIteration:
     meta_strategy: tuple[float, ...]  # one probability per member, in the order added
     exploitability: float | None  # of the mixture's behaviour policy, exact; None in a game too large to walk
     seconds: float  # wall time of the run so far
+
+
+@dataclass(frozen=True)
+class PlaybookVersion:
+    """One version of an evolving agent's playbook (version 0: none)."""
+
+    version: int
+    parent: int | None  # the version it was revised from
+    generation: int  # the generation that wrote it
+    rules: str  # JSON list of {when, do, because, evidence} (learn.evolve.playbook)
+    notes: str  # the playbook as the agent reads it
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """The test of a candidate version against its parent (learn.evolve.promotion)."""
+
+    version: int
+    parent: int
+    decision: str  # promote or reject
+    reason: str
+    wins: int  # pairs of matches (same seed, seats swapped) the candidate won
+    losses: int
+    ties: int
+    llr: float  # the sequential test's log-likelihood ratio at its decision
+
+
+@dataclass(frozen=True)
+class Generation:
+    """One finished generation of an evolution run."""
+
+    generation: int
+    parent: int  # the best version it started from
+    candidate: int | None  # the version its revision made; None when the revision held no rule
+    best: int  # the best version after it
+    feedback: str  # the critic's words
+    revision: str  # the reviser's text as written
+    tokens_in: int  # prompt tokens of every model call of the generation
+    tokens_out: int  # tokens the models wrote
+    seconds: float
+    event: str | None = None  # what happened instead of a candidate, if anything

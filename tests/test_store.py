@@ -98,3 +98,26 @@ def test_a_match_is_one_transaction(tmp_path):
         store.write_match(broken)
     assert [m.index for m in store.matches()] == [0]
     assert len(store.turns(0)) == len(results[0].turns) and store.turns(1) == []
+
+
+def test_an_unfinished_generation_is_forgotten_whole_and_finished_ones_kept(tmp_path):
+    from sparring.records import Generation, PlaybookVersion, Promotion
+
+    store = RunStore(tmp_path / "e", create=True)
+    game = make_game("kuhn_poker")
+    _play(store, [RandomAgent(), RandomAgent()], range(0, 6))  # generation 1's matches
+    store.add_playbook(PlaybookVersion(0, None, 0, "[]", ""))
+    store.add_playbook(PlaybookVersion(1, 0, 1, '[{"when": "a", "do": "b", "because": "c", "evidence": []}]', "1. x"))
+    store.add_promotion(Promotion(1, 0, "promote", "won", 12, 0, 0, 2.9))
+    store.add_generation(Generation(1, 0, 1, 1, "feedback", "RULE: ...", 100, 20, 1.5, None))
+    _play(store, [RandomAgent(), RandomAgent()], range(6, 10))  # generation 2, killed before it ended
+    store.add_playbook(PlaybookVersion(2, 1, 2, "[]", ""))
+    store.add_promotion(Promotion(2, 1, "reject", "lost", 0, 7, 0, -2.3))
+
+    store.forget_generation(2, first_match=6)
+    assert [v.version for v in store.playbooks()] == [0, 1]
+    assert store.promotions() == [Promotion(1, 0, "promote", "won", 12, 0, 0, 2.9)]
+    assert store.generations() == [Generation(1, 0, 1, 1, "feedback", "RULE: ...", 100, 20, 1.5, None)]
+    assert store.finished_indices() == set(range(6)) and store.turns(6) == []
+    assert game.spec.ref in store.matches()[0].game
+    store.close()

@@ -41,6 +41,8 @@ class LLMConfig:
     """Sampling temperature (0 is greedy); in scored mode it divides the scores."""
     top_p: float = 1.0
     system_prompt: str = SYSTEM_PROMPT
+    playbook: str = ""
+    """Strategy notes the model reads after the system prompt (an evolved playbook)."""
 
     def __post_init__(self):
         if self.mode not in ("free", "scored"):
@@ -120,7 +122,8 @@ class LLMAgent:
             parts.append("You may add one line 'Message: <text>' for the other player before your answer.")
         if self.config.reasoning:
             parts.append("Think step by step in a few sentences, then end with your answer line.")
-        messages = [("system", self.config.system_prompt), ("user", "\n\n".join(parts))]
+        system = "\n\n".join(filter(None, (self.config.system_prompt, self.config.playbook)))
+        messages = [("system", system), ("user", "\n\n".join(parts))]
         for answer, reason in decision.rejected:
             # The rejected answer as the model's own turn, then the correction: the way
             # chat models are trained to take one (and a backend that keeps the keys and
@@ -163,7 +166,7 @@ class LLMAgent:
                     prompt_token_ids=tuple(completion.prompt_token_ids),
                     token_ids=tuple(completion.token_ids), logprobs=tuple(completion.logprobs),
                     sampling=self.sampling, policy_version=completion.weights_version,
-                    backend_error=completion.error,
+                    backend_error=completion.error, usage=completion.usage,
                 )
             )
         return choices

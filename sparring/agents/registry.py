@@ -26,6 +26,7 @@ from sparring.refs import parse_ref
 POLICY_FILE = "policy.json"  # a folder holding it plays as that tabular policy
 MEMBERS_FILE = "members.json"  # a folder holding it plays as that mixture of members (a population's RUN/nash)
 AGENT_OPTIONS_FILE = "agent.json"  # beside a trained model: the LLM options it was trained with
+PLAYBOOK_FILE = "playbook.json"  # a folder holding it plays as that model with that playbook (an evolved version)
 
 AGENT_KINDS = {
     "random": "uniform random legal move",
@@ -153,6 +154,8 @@ class AgentFactory:
             return self._policy_agent(path)
         if (path / MEMBERS_FILE).is_file():
             return self._mixture_agent(path)
+        if (path / PLAYBOOK_FILE).is_file():
+            return self._playbook_agent(path / PLAYBOOK_FILE)
         if (path / POLICY_FILE).is_file():
             return self._policy_agent(path / POLICY_FILE)
         from sparring.backends.hf import resolve_model_dir
@@ -198,6 +201,16 @@ class AgentFactory:
                 backend.add_adapter(adapter, run_dir / member["checkpoint"])
             members.append(LLMAgent(AdapterView(backend, adapter), llm_config))
         return members
+
+    def _playbook_agent(self, path: Path) -> Agent:
+        """An evolved version: its model (sharing a loaded backend) reading its playbook."""
+        from sparring.agents.llm import LLMAgent
+
+        spec = json.loads(path.read_text())
+        model = self.make(spec["agent"])
+        if not isinstance(model, LLMAgent):
+            raise SparringError(f"{path} names {spec['agent']} as its model, which reads no playbook")
+        return LLMAgent(model.backend, dataclasses.replace(model.config, playbook=spec["notes"]))
 
     def _policy_agent(self, path: Path) -> Agent:
         from sparring.agents.solvers import TabularAgent, load_policy_table

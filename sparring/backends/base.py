@@ -29,6 +29,7 @@ class Completion:
     finish_reason: str = "stop"  # "stop", "length" or "error"
     error: str | None = None
     weights_version: str | None = None  # the policy version that sampled it, where the backend knows it
+    usage: tuple[int, int] | None = None  # (prompt, completion) tokens as a server counted them (API backends)
 
 
 @dataclass(frozen=True)

@@ -384,7 +384,15 @@ def _parse_completion(body: Any) -> Completion | _Failure:
         return _Failure("malformed_response", "choices[0].message.content is not text",
                         retryable=True)
     finish_reason = "length" if choice.get("finish_reason") == "length" else "stop"
-    return Completion(text=text, logprobs=_token_logprobs(choice), finish_reason=finish_reason)
+    return Completion(text=text, logprobs=_token_logprobs(choice), finish_reason=finish_reason, usage=_usage(body))
+
+
+def _usage(body: dict[str, Any]) -> tuple[int, int] | None:
+    """`usage.prompt_tokens` and `usage.completion_tokens`, or None when absent or malformed."""
+    try:
+        return int(body["usage"]["prompt_tokens"]), int(body["usage"]["completion_tokens"])
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def _token_logprobs(choice: dict[str, Any]) -> list[float]:

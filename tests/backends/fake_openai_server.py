@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -95,6 +95,9 @@ class FakeOpenAIServer:
     max_in_flight: int = 0
     models_status: int = 200  # status of GET /models (404 for servers that lack it)
     chat_route: bool = True  # False: POST /chat/completions answers 404 too (a wrong base_url)
+    # Consulted first: the reply to a request's messages [(role, content), ...], or None
+    # to fall through to the queues (a model whose answer depends on its whole prompt).
+    responder: Callable[[list[tuple[str, str]]], Reply | None] | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -130,6 +133,10 @@ class FakeOpenAIServer:
 
     def _next_reply(self, body: Any) -> Reply:
         prompt = _last_content(body)
+        if self.responder is not None:
+            reply = self.responder([(m.get("role"), m.get("content")) for m in body["messages"]])
+            if reply is not None:
+                return reply
         with self._lock:
             if prompt in self._by_prompt and self._by_prompt[prompt]:
                 return self._by_prompt[prompt].popleft()

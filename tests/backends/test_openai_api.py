@@ -80,6 +80,7 @@ def test_normal_batch_keeps_order_and_sends_the_protocol(server, make_backend):
     assert all(c.finish_reason == "stop" and c.error is None for c in out)
     assert out[0].logprobs == fake_logprobs("echo: prompt 0") == [-0.25, -0.5, -0.75]
     assert all(c.token_ids == [] for c in out)  # the protocol has no token ids
+    assert out[0].usage == (5, 3)  # the server's count: 3 + 2 words of prompt, 3 tokens of "echo: prompt 0"
     sent = {r.body["seed"]: r for r in server.chat_requests()}
     body = sent[3].body
     assert body == {

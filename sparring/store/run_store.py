@@ -1,13 +1,4 @@
-"""The run store: one SQLite file per run directory, and the only module that
-speaks SQL. It owns every table: matches and their turns, a training run's steps,
-evaluations and exploitability checks, and the run's metadata.
-
-Every match is written in one transaction when it ends, so an interrupted run keeps
-every finished match and can be continued; a half-played match is never stored.
-It also keeps a population run's members, their meta-game and each solve. The
-schema carries a version: an older store is migrated when opened, a newer one is
-refused with the version it has. Reading never creates tables.
-"""
+"""`RunStore`: a run directory's store, read and written through typed records."""
 
 from __future__ import annotations
 
@@ -20,171 +11,34 @@ from typing import Any
 
 from sparring.errors import SparringError
 from sparring.records import (
-    Choice, ExploitabilityEntry, MatchRecord, MatchResult, PopulationIteration, PopulationMember, Sampling, Turn,
+    Choice,
+    ExploitabilityEntry,
+    Generation,
+    MatchRecord,
+    MatchResult,
+    PlaybookVersion,
+    PopulationIteration,
+    PopulationMember,
+    Promotion,
+    Sampling,
+    Turn,
+)
+from sparring.store.schema import (
+    DB_NAME,
+    EXPLOITABILITY_COLUMNS,
+    MATCH_COLUMNS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    TURN_COLUMNS,
+    create_tables,
+    insert_exploitability,
 )
 
-DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 4
 # A run directory holds one kind of run. Each kind keeps its settings under its own
 # meta key, which names the kind of a store written before runs recorded it.
 KIND_KEYS = {"config": "play", "tournament": "tournament", "train_config": "train",
-             "population_config": "population", "mirror_config": "mirror", "benchmark": "benchmark"}
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS matches (
-    idx INTEGER PRIMARY KEY,          -- match index within the run
-    game TEXT NOT NULL,               -- game reference with version
-    seed INTEGER NOT NULL,
-    seats TEXT NOT NULL,              -- JSON list: agent name per seat
-    returns TEXT NOT NULL,            -- JSON list: return per seat
-    forfeit_by INTEGER,               -- seat that forfeited, if any
-    invalid TEXT NOT NULL,            -- JSON list: invalid answers per seat
-    n_turns INTEGER NOT NULL,
-    wall_s REAL NOT NULL,
-    finished_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS turns (
-    match_idx INTEGER NOT NULL REFERENCES matches(idx),
-    seq INTEGER NOT NULL,             -- order of the attempt within the match
-    decision INTEGER NOT NULL,        -- decision number (retries share it)
-    attempt INTEGER NOT NULL,
-    seat INTEGER NOT NULL,
-    agent TEXT NOT NULL,
-    view TEXT NOT NULL,
-    prompt TEXT,
-    completion TEXT,
-    prompt_token_ids TEXT,            -- JSON list: the prompt as the model saw it
-    token_ids TEXT,                   -- JSON list of sampled token ids
-    logprobs TEXT,                    -- JSON list of behaviour log-probs
-    action_logprobs TEXT,             -- JSON {action: log pi(action)} where the agent knows it
-    option_token_ids TEXT,            -- JSON {action: token ids} of every scored answer
-    sampling_mode TEXT,               -- free or scored, NULL for agents that do not sample a model
-    temperature REAL,
-    top_p REAL,
-    policy_version TEXT,              -- the weights or adapter that answered
-    action INTEGER,
-    action_name TEXT,
-    valid INTEGER NOT NULL,
-    forced INTEGER NOT NULL,
-    reason TEXT,
-    message TEXT,
-    batch_s REAL,                     -- measured wall time of the agent call that answered (NULL: not timed)
-    batch_size INTEGER,               -- decisions that call answered together, all with this batch_s
-    PRIMARY KEY (match_idx, seq)
-);
-CREATE TABLE IF NOT EXISTS train_steps (
-    step INTEGER PRIMARY KEY, metrics TEXT NOT NULL, logged_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS train_evals (
-    step INTEGER NOT NULL, opponent TEXT NOT NULL, metrics TEXT NOT NULL,
-    PRIMARY KEY (step, opponent));
-CREATE TABLE IF NOT EXISTS exploitability (
-    step INTEGER PRIMARY KEY,         -- training step (or iteration) of the measured policy
-    exploitability REAL,
-    nash_conv REAL NOT NULL,
-    mode TEXT NOT NULL,               -- exact or sampled
-    game TEXT NOT NULL,
-    agent TEXT,
-    checkpoint TEXT,
-    interval_low REAL,                -- bootstrap 95% interval (sampled mode)
-    interval_high REAL,
-    invalid_rate REAL,                -- share of sampled answers that named no legal move
-    forfeit_exploitability REAL       -- with every invalid answer played as a forfeit (sampled mode)
-);
-CREATE TABLE IF NOT EXISTS population_members (
-    member INTEGER PRIMARY KEY,       -- index in the order added
-    name TEXT NOT NULL,
-    checkpoint TEXT,                  -- run-relative checkpoint of a model member
-    policy TEXT NOT NULL,             -- JSON {information state: [[action, probability], ...]}
-    added_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS metagame (
-    row INTEGER NOT NULL,             -- member index
-    col INTEGER NOT NULL,
-    payoff REAL NOT NULL,             -- row's expected return against col, both seats averaged
-    half_width REAL,                  -- of its 95% interval when sampled from play, NULL when exact
-    PRIMARY KEY (row, col)
-);
-CREATE TABLE IF NOT EXISTS population_iterations (
-    iteration INTEGER PRIMARY KEY,
-    meta_strategy TEXT NOT NULL,      -- JSON list, one probability per member
-    exploitability REAL,              -- of the mixture, exact (NULL where the game is too large)
-    seconds REAL NOT NULL
-);
-"""
-
-_TURN_COLUMNS = (
-    "match_idx", "seq", "decision", "attempt", "seat", "agent", "view", "prompt", "completion",
-    "prompt_token_ids", "token_ids", "logprobs", "action_logprobs", "option_token_ids", "sampling_mode",
-    "temperature", "top_p", "policy_version", "action", "action_name", "valid", "forced", "reason",
-    "message", "batch_s", "batch_size",
-)
-_EXPLOITABILITY_COLUMNS = ("step", "exploitability", "nash_conv", "mode", "game", "agent", "checkpoint",
-                           "interval_low", "interval_high", "invalid_rate", "forfeit_exploitability")
-_MATCH_COLUMNS = "idx, game, seed, seats, returns, forfeit_by, invalid, n_turns, wall_s"
-
-
-def _create_tables(db: sqlite3.Connection) -> None:
-    # One statement at a time: executescript would commit the caller's transaction.
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
-
-
-def _migrate_1_to_2(db: sqlite3.Connection) -> None:
-    """Version 2: turns name the seat and record the sampling settings, the policy
-    version and every scored answer's tokens; the trainer's tables and the
-    exploitability checks (a meta list in version 1) become the store's own."""
-    columns = {row[1] for row in db.execute("PRAGMA table_info(turns)")}
-    if "player" in columns:
-        db.execute("ALTER TABLE turns RENAME COLUMN player TO seat")
-    for name, kind in (("option_token_ids", "TEXT"), ("sampling_mode", "TEXT"), ("temperature", "REAL"),
-                       ("top_p", "REAL"), ("policy_version", "TEXT")):
-        if name not in columns:
-            db.execute(f"ALTER TABLE turns ADD COLUMN {name} {kind}")
-    _create_tables(db)
-    row = db.execute("SELECT value FROM meta WHERE key = 'exploitability'").fetchone()
-    for e in json.loads(row[0]) if row else []:
-        _insert_exploitability(db, ExploitabilityEntry(
-            step=e["step"], exploitability=e["exploitability"], nash_conv=e["nash_conv"], mode=e["mode"],
-            game=e["game"], agent=e.get("agent"), checkpoint=e.get("checkpoint"),
-            interval=tuple(e["interval"]) if e.get("interval") else None,
-        ))
-    db.execute("DELETE FROM meta WHERE key = 'exploitability'")
-
-
-def _migrate_2_to_3(db: sqlite3.Connection) -> None:
-    """Version 3: a meta-game entry may be sampled from play, with the half-width of
-    its interval, and a solve in a game too large to walk has no exploitability."""
-    if "half_width" not in {row[1] for row in db.execute("PRAGMA table_info(metagame)")}:  # 1 -> 2 made it new
-        db.execute("ALTER TABLE metagame ADD COLUMN half_width REAL")
-    db.execute("ALTER TABLE population_iterations RENAME TO population_iterations_2")
-    _create_tables(db)
-    db.execute("INSERT INTO population_iterations SELECT * FROM population_iterations_2")
-    db.execute("DROP TABLE population_iterations_2")
-
-
-def _migrate_3_to_4(db: sqlite3.Connection) -> None:
-    """Version 4: a turn records the measured time of the agent call that answered
-    it and how many decisions shared that call; version 3 stored that time divided
-    by the decisions, kept as latency_share_s for the turns it stored. An
-    exploitability check records the invalid-answer rate and the exploitability
-    with invalid answers played as forfeits."""
-    if "latency_s" in {row[1] for row in db.execute("PRAGMA table_info(turns)")}:  # else made new by 2 -> 3
-        db.execute("ALTER TABLE turns RENAME TO turns_3")
-        _create_tables(db)
-        db.execute("ALTER TABLE turns ADD COLUMN latency_share_s REAL")
-        kept = ",".join(c for c in _TURN_COLUMNS if c not in ("batch_s", "batch_size"))
-        db.execute(f"INSERT INTO turns ({kept}, latency_share_s) SELECT {kept}, latency_s FROM turns_3")
-        db.execute("DROP TABLE turns_3")
-    columns = {row[1] for row in db.execute("PRAGMA table_info(exploitability)")}
-    for name in ("invalid_rate", "forfeit_exploitability"):
-        if name not in columns:  # 1 -> 2 made the table new
-            db.execute(f"ALTER TABLE exploitability ADD COLUMN {name} REAL")
-
-
-# version -> the step that brings a store of that version to the next
-_MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
+             "population_config": "population", "mirror_config": "mirror", "benchmark": "benchmark",
+             "evolve_config": "evolve"}
 
 
 class RunStore:
@@ -204,7 +58,7 @@ class RunStore:
                 self._upgrade(path)
             else:
                 with self.db:
-                    _create_tables(self.db)
+                    create_tables(self.db)
                     self._put_meta("schema", SCHEMA_VERSION)
         except sqlite3.DatabaseError as exc:
             if not exists:
@@ -225,7 +79,7 @@ class RunStore:
             )
         with self.db:
             while version < SCHEMA_VERSION:
-                _MIGRATIONS[version](self.db)
+                MIGRATIONS[version](self.db)
                 version += 1
                 self._put_meta("schema", version)
 
@@ -305,29 +159,29 @@ class RunStore:
                  r.forfeit_by, json.dumps(r.invalid), r.turns, r.wall_s, time.time()),
             )
             self.db.executemany(
-                f"INSERT INTO turns ({','.join(_TURN_COLUMNS)}) VALUES ({','.join('?' * len(_TURN_COLUMNS))})",
+                f"INSERT INTO turns ({','.join(TURN_COLUMNS)}) VALUES ({','.join('?' * len(TURN_COLUMNS))})",
                 [_turn_row(result.index, seq, t) for seq, t in enumerate(result.turns)],
             )
 
     def matches(self) -> list[MatchRecord]:
-        rows = self.db.execute(f"SELECT {_MATCH_COLUMNS} FROM matches ORDER BY idx").fetchall()
+        rows = self.db.execute(f"SELECT {MATCH_COLUMNS} FROM matches ORDER BY idx").fetchall()
         return [_match_record(r) for r in rows]
 
     def match(self, index: int) -> MatchRecord | None:
-        row = self.db.execute(f"SELECT {_MATCH_COLUMNS} FROM matches WHERE idx = ?", (index,)).fetchone()
+        row = self.db.execute(f"SELECT {MATCH_COLUMNS} FROM matches WHERE idx = ?", (index,)).fetchone()
         return None if row is None else _match_record(row)
 
     def turns(self, match_index: int) -> list[Turn]:
         rows = self.db.execute(
-            f"SELECT {','.join(_TURN_COLUMNS)} FROM turns WHERE match_idx = ? ORDER BY seq", (match_index,)
+            f"SELECT {','.join(TURN_COLUMNS)} FROM turns WHERE match_idx = ? ORDER BY seq", (match_index,)
         )
-        return [_turn(dict(zip(_TURN_COLUMNS, row))) for row in rows]
+        return [_turn(dict(zip(TURN_COLUMNS, row))) for row in rows]
 
     def results(self) -> Iterator[MatchResult]:
         """Every finished match with its turns, in index order."""
         turns: dict[int, list[Turn]] = {}
-        for row in self.db.execute(f"SELECT {','.join(_TURN_COLUMNS)} FROM turns ORDER BY match_idx, seq"):
-            values = dict(zip(_TURN_COLUMNS, row))
+        for row in self.db.execute(f"SELECT {','.join(TURN_COLUMNS)} FROM turns ORDER BY match_idx, seq"):
+            values = dict(zip(TURN_COLUMNS, row))
             turns.setdefault(values["match_idx"], []).append(_turn(values))
         for m in self.matches():
             yield MatchResult(index=m.index, game=m.game, seed=m.seed, seats=m.seats, returns=m.returns,
@@ -361,11 +215,11 @@ class RunStore:
     def add_exploitability(self, entry: ExploitabilityEntry) -> None:
         """Record an exploitability check; a second check of the same step replaces it."""
         with self.db:
-            _insert_exploitability(self.db, entry)
+            insert_exploitability(self.db, entry)
 
     def exploitability(self) -> list[ExploitabilityEntry]:
         rows = self.db.execute(
-            f"SELECT {','.join(_EXPLOITABILITY_COLUMNS)} FROM exploitability ORDER BY step")
+            f"SELECT {','.join(EXPLOITABILITY_COLUMNS)} FROM exploitability ORDER BY step")
         return [
             ExploitabilityEntry(step=s, exploitability=e, nash_conv=n, mode=m, game=g, agent=a, checkpoint=c,
                                 interval=(lo, hi) if lo is not None else None, invalid_rate=ir,
@@ -418,6 +272,49 @@ class RunStore:
         rows = self.db.execute("SELECT iteration, meta_strategy, exploitability, seconds FROM population_iterations "
                                "ORDER BY iteration")
         return [PopulationIteration(i, tuple(json.loads(m)), e, s) for i, m, e, s in rows]
+
+    # ---- evolution runs --------------------------------------------------------------
+
+    def add_playbook(self, v: PlaybookVersion) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO playbooks VALUES (?, ?, ?, ?, ?)",
+                            (v.version, v.parent, v.generation, v.rules, v.notes))
+
+    def playbooks(self) -> list[PlaybookVersion]:
+        rows = self.db.execute("SELECT version, parent, generation, rules, notes FROM playbooks ORDER BY version")
+        return [PlaybookVersion(*row) for row in rows]
+
+    def add_promotion(self, p: Promotion) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO promotions VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (p.version, p.parent, p.decision, p.reason, p.wins, p.losses, p.ties, p.llr))
+
+    def promotions(self) -> list[Promotion]:
+        rows = self.db.execute("SELECT version, parent, decision, reason, wins, losses, ties, llr "
+                               "FROM promotions ORDER BY version")
+        return [Promotion(*row) for row in rows]
+
+    def add_generation(self, g: Generation) -> None:
+        with self.db:
+            self.db.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            (g.generation, g.parent, g.candidate, g.best, g.feedback, g.revision, g.tokens_in,
+                             g.tokens_out, g.seconds, g.event))
+
+    def generations(self) -> list[Generation]:
+        rows = self.db.execute("SELECT generation, parent, candidate, best, feedback, revision, tokens_in, "
+                               "tokens_out, seconds, event FROM generations ORDER BY generation")
+        return [Generation(*row) for row in rows]
+
+    def forget_generation(self, generation: int, first_match: int) -> None:
+        """Drop what an unfinished generation stored, from `generation` on: its matches
+        (from `first_match`), its versions and their promotions, so it is played again."""
+        with self.db:
+            self.db.execute("DELETE FROM promotions WHERE version IN "
+                            "(SELECT version FROM playbooks WHERE generation >= ?)", (generation,))
+            self.db.execute("DELETE FROM playbooks WHERE generation >= ?", (generation,))
+            self.db.execute("DELETE FROM generations WHERE generation >= ?", (generation,))
+            self.db.execute("DELETE FROM turns WHERE match_idx >= ?", (first_match,))
+            self.db.execute("DELETE FROM matches WHERE idx >= ?", (first_match,))
 
     def close(self) -> None:
         self.db.close()
@@ -482,11 +379,3 @@ def _turn(v: dict[str, Any]) -> Turn:
     return Turn(decision=v["decision"], attempt=v["attempt"], seat=v["seat"], agent=v["agent"], view=v["view"],
                 choice=choice, valid=bool(v["valid"]), action_name=v["action_name"], reason=v["reason"],
                 forced=bool(v["forced"]))
-
-
-def _insert_exploitability(db: sqlite3.Connection, e: ExploitabilityEntry) -> None:
-    low, high = e.interval if e.interval is not None else (None, None)
-    db.execute(f"INSERT OR REPLACE INTO exploitability ({','.join(_EXPLOITABILITY_COLUMNS)}) "
-               f"VALUES ({','.join('?' * len(_EXPLOITABILITY_COLUMNS))})",
-               (e.step, e.exploitability, e.nash_conv, e.mode, e.game, e.agent, e.checkpoint, low, high,
-                e.invalid_rate, e.forfeit_exploitability))
