@@ -12,7 +12,6 @@ from rich.table import Table
 from sparring.cli.app import app, check_voided, console, default_run_dir, progress_bar
 from sparring.errors import SparringError
 
-
 # ---- tournaments and ratings --------------------------------------------------------
 
 

@@ -156,3 +156,28 @@ def _flag_keys_nested(cls: type, values: dict[str, Any]) -> dict[str, Any]:
 
 def config_dict(config) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def new_run(cls: type, values: dict, kind: str):
+    """The settings of a new run of `cls` from the options given; without an out, a
+    fresh default run directory, made only once the settings are known to be good."""
+    from sparring.cli.app import default_run_dir
+
+    if values.get("out"):
+        return build_config(cls, values)
+    return dataclasses.replace(build_config(cls, {**values, "out": f"runs/{kind}"}), out=default_run_dir(kind))
+
+
+def stored_run_settings(run_dir: str, key: str, kind: str) -> dict:
+    """The settings a run was started with (meta `key`): resuming takes them."""
+    from sparring.store import RunStore
+
+    store = RunStore(run_dir)
+    try:
+        stored, held = store.get_meta(key), store.kind()
+    finally:
+        store.close()
+    if stored is None:
+        held = f"it holds a {held} run" if held else "it holds no run"
+        raise SparringError(f"nothing to resume in {run_dir}: {held}, not a {kind} run. Start one with --out DIR")
+    return stored

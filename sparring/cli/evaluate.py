@@ -11,7 +11,6 @@ from rich.text import Text
 from sparring.cli.app import app, console, match_progress
 from sparring.errors import SparringError
 
-
 # ---- exploitability -------------------------------------------------------------------
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Optional
 
@@ -11,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from sparring.cli.app import app, console, default_run_dir, match_progress
+from sparring.cli.config import new_run, stored_run_settings
 from sparring.errors import SparringError
-
 
 # ---- the main job ----------------------------------------------------------------
 
@@ -118,9 +117,9 @@ def train(
     given = config_values(TrainConfig, config, flags)
     resume = resume or given.get("resume")
     if resume:
-        train_config = build_config(TrainConfig, resumed_settings(_stored_settings(resume, "train_config", "training"), given, resume))
+        train_config = build_config(TrainConfig, resumed_settings(stored_run_settings(resume, "train_config", "training"), given, resume))
     else:
-        train_config = _new_run(TrainConfig, given, "train")
+        train_config = new_run(TrainConfig, given, "train")
     with match_progress("matches played (self-play and evaluations)"):
         run_dir = run_training(train_config, console=console)
     console.print(f"trained run in [bold]{run_dir}[/]; plot it with: sparring curves {run_dir}")
@@ -166,10 +165,10 @@ def population(
     overrides = {"game": game, "method": method, "iterations": iterations, "solver": solver, "oracle": oracle,
                  "steps": steps, "meta_game": meta_game, "matches_per_entry": matches_per_entry, "seed": seed, "out": out}
     if resume is not None:
-        settings = build_config(PopulationConfig, {**_stored_settings(resume, "population_config", "population"),
+        settings = build_config(PopulationConfig, {**stored_run_settings(resume, "population_config", "population"),
                                                    "resume": resume})
     else:
-        settings = _new_run(PopulationConfig, config_values(PopulationConfig, config, overrides), "population")
+        settings = new_run(PopulationConfig, config_values(PopulationConfig, config, overrides), "population")
     with match_progress("matches played"):
         run_dir = run_population(settings, console=console)
     console.print(f"population in [bold]{run_dir}[/]: play its mixture with --players {run_dir}/nash; "
@@ -212,35 +211,10 @@ def mirror(
             raise SparringError(f"--resume takes the run's stored settings; only --iterations and --time-budget-s "
                                 f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in changed)}")
         extend = {k: overrides[k] for k in ("iterations", "time_budget_s") if overrides[k] is not None}
-        stored = stored_settings(_stored_settings(resume, "mirror_config", "mirror"))
+        stored = stored_settings(stored_run_settings(resume, "mirror_config", "mirror"))
         settings = build_config(MirrorConfig, {**stored, **extend, "resume": resume})
     else:
-        settings = _new_run(MirrorConfig, config_values(MirrorConfig, config, overrides), "mirror")
+        settings = new_run(MirrorConfig, config_values(MirrorConfig, config, overrides), "mirror")
     run_dir = run_mirror(settings, console=console)
     console.print(f"the trained policy is [bold]{run_dir}/policy[/]: play it with --players {run_dir}/policy; "
                   f"sparring report {run_dir}")
-
-
-def _new_run(cls: type, values: dict, kind: str):
-    """The settings of a new run of `cls` from the options given; without an out, a
-    fresh default run directory, made only once the settings are known to be good."""
-    from sparring.cli.config import build_config
-
-    if values.get("out"):
-        return build_config(cls, values)
-    return dataclasses.replace(build_config(cls, {**values, "out": f"runs/{kind}"}), out=default_run_dir(kind))
-
-
-def _stored_settings(run_dir: str, key: str, kind: str) -> dict:
-    """The settings a run was started with (meta `key`): resuming takes them."""
-    from sparring.store import RunStore
-
-    store = RunStore(run_dir)
-    try:
-        stored, held = store.get_meta(key), store.kind()
-    finally:
-        store.close()
-    if stored is None:
-        held = f"it holds a {held} run" if held else "it holds no run"
-        raise SparringError(f"nothing to resume in {run_dir}: {held}, not a {kind} run. Start one with --out DIR")
-    return stored

@@ -11,10 +11,16 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from sparring.cli.app import app, check_output_file, check_voided, console, default_run_dir, progress_bar
+from sparring.cli.app import (
+    app,
+    check_output_file,
+    check_voided,
+    console,
+    default_run_dir,
+    progress_bar,
+)
 from sparring.display import visible
 from sparring.errors import SparringError
-
 
 # ---- games and agents ------------------------------------------------------------
 
@@ -168,12 +174,18 @@ def show(
     run_dir: Path = typer.Argument(..., help="A run directory."),
     match: Optional[int] = typer.Option(None, "--match", "-m", help="Replay this match: views, model text, actions."),
     views: bool = typer.Option(True, help="Show each player's view before their move."),
+    playbook: Optional[int] = typer.Option(None, "--playbook", "-p", help="An evolution run's version N: its rules, the diff from its parent, the evidence."),
 ) -> None:
-    """Summarise a run (results, a tournament's ratings, benchmark scores), or replay
-    one of its matches."""
+    """Summarise a run (results, a tournament's ratings, benchmark scores), replay
+    one of its matches, or show an evolved playbook version."""
     from sparring.store import RunStore
 
     store = RunStore(run_dir)
+    if playbook is not None:
+        from sparring.cli.evolve import show_playbook
+
+        show_playbook(store, playbook)
+        return
     if match is None:
         _summarise(store, run_dir)
         return

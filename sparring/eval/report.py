@@ -21,6 +21,7 @@ RUN_DIR/report/.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
@@ -35,7 +36,14 @@ from sparring.eval.benchmarks.report import BenchmarkReport
 from sparring.eval.curves import plot_curves
 from sparring.eval.document import Document, cell, count, num, pm, pyplot
 from sparring.games.core import GameSpec
-from sparring.records import ExploitabilityEntry, MatchRecord, PayoffMatrix, PopulationIteration, PopulationMember
+from sparring.records import (
+    ExploitabilityEntry,
+    Generation,
+    MatchRecord,
+    PayoffMatrix,
+    PopulationIteration,
+    PopulationMember,
+)
 from sparring.store import RunStore
 
 REPORT_DIR = "report"
@@ -61,13 +69,16 @@ def write_report(run_dir: str | Path, bootstrap: int = 1000, examples: int = EXA
         benchmarks = store.get_meta("benchmark")
         benchmarks = [benchmarks] if isinstance(benchmarks, dict) else list(benchmarks or [])
         population = store.population_iterations()
-        if not (matches or steps or exploitability or benchmarks or population):
+        generations = store.generations()
+        if not (matches or steps or exploitability or benchmarks or population or generations):
             raise SparringError(_nothing_finished(run_dir, store, tournament))
 
         folder = run_dir / REPORT_DIR
         folder.mkdir(exist_ok=True)
         doc = Document(folder, f"sparring report: {run_dir.name}")
         _overview(doc, run_dir, store, matches)
+        if generations:
+            _evolution_section(doc, store, generations, matches, bootstrap)
         if matches:
             _results_section(doc, store, matches, tournament)
         if tournament is not None and matches:
@@ -333,6 +344,45 @@ def _population_section(doc: Document, members: list[PopulationMember], solves: 
     ax.set_ylabel("exploitability of the mixture")
     ax.set_ylim(bottom=0)
     doc.figure(fig, "population.png", "exploitability of the meta-strategy mixture per iteration")
+
+
+def _evolution_section(doc: Document, store: RunStore, generations: list[Generation], matches: list[MatchRecord],
+                       bootstrap: int) -> None:
+    doc.heading("Evolution")
+    doc.text("Each generation the best version played its opponents, a critic read some of those games, and a "
+             "reviser rewrote the playbook; the candidate replaced its parent only if a sequential probability "
+             "ratio test on pairs of matches (one seed, seats swapped) said it was better.")
+    promotions = {p.version: p for p in store.promotions()}
+    rows = []
+    for g in generations:
+        p = promotions.get(g.candidate)
+        rows.append([str(g.generation), f"v{g.parent}", "" if g.candidate is None else f"v{g.candidate}",
+                     p.decision if p else (g.event or ""), f"{p.wins}-{p.losses}-{p.ties}" if p else "",
+                     num(p.llr if p else None, "+.2f"), f"{g.tokens_in:,} / {g.tokens_out:,}", f"v{g.best}"])
+    doc.table(["generation", "from", "candidate", "decision", "pairs won-lost-tied", "log-likelihood ratio",
+               "tokens in / out", "best after"], rows)
+    agents = list(dict.fromkeys(a for m in matches for a in m.seats))
+    spec, spec_note = _spec(matches[0].game) if matches else (None, None)
+    if spec is not None and len(agents) > 1:
+        doc.heading("Every version and reference rated together", 3)
+        try:
+            doc.table(list(RATING_COLUMNS), rating_rows(rate(matches, spec, agents, bootstrap=bootstrap), best_first=True))
+        except SparringError as exc:
+            doc.note(f"ratings left out: {exc}")
+    elif spec_note:
+        doc.note(spec_note)
+    doc.heading("Playbook history", 3)
+    versions = {v.version: v for v in store.playbooks()}
+    for g in generations:
+        if g.candidate is None:
+            doc.details(f"generation {g.generation}: the revision held no rule", g.revision)
+            continue
+        v = versions[g.candidate]
+        decision = promotions[g.candidate].decision if g.candidate in promotions else ""
+        diff = difflib.unified_diff(versions[v.parent].notes.splitlines()[1:], v.notes.splitlines()[1:],
+                                    f"v{v.parent}", f"v{v.version}", lineterm="", n=0)
+        doc.details(f"v{v.version} from v{v.parent} ({decision}): the diff", "\n".join(diff) or "(no change)")
+        doc.details(f"v{v.version}: the critic's feedback it came from", g.feedback)
 
 
 def _exploitability_section(doc: Document, entries: list[ExploitabilityEntry]) -> None:

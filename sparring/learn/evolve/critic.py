@@ -69,11 +69,10 @@ def language_model(agent: Agent, role: str) -> LLMAgent:
     return agent
 
 
-def ask(model: LLMAgent, prompt: str, max_tokens: int, seed: int) -> Reply:
+def ask(model: LLMAgent, prompt: str, max_tokens: int, temperature: float, seed: int) -> Reply:
     """One completion of `prompt`; a backend that gives none raises, saying why."""
     [completion] = model.backend.generate([GenerationRequest(
-        messages=(("user", prompt),), max_new_tokens=max_tokens, temperature=model.config.temperature or 0.7,
-        top_p=model.config.top_p, seed=seed)])
+        messages=(("user", prompt),), max_new_tokens=max_tokens, temperature=temperature, seed=seed)])
     if completion.error:
         raise SparringError(f"the critic's model gave no answer ({completion.error}): check it, then resume the run")
     return Reply(completion.text, *tokens_used(completion.prompt_token_ids, completion.token_ids, completion.usage,

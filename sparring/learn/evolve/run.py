@@ -28,12 +28,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import random
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sparring.agents.base import Decision
 from sparring.agents.llm import LLMAgent
 from sparring.agents.registry import PLAYBOOK_FILE, AgentFactory
 from sparring.arena.match import (
@@ -82,6 +85,8 @@ class EvolveConfig:
     """The playbook's length limit, in the agent's tokens."""
     critic_tokens: int = 400
     """Most tokens the critic (and the reviser) may write."""
+    critic_temperature: float = 0.3
+    """The critic's and reviser's sampling temperature: low, for words that follow the prompt's format."""
     reveal: str = "auto"
     """Show the critic what each player held at the end: yes, no, or auto (where the game hides information)."""
     critic_prompt: str = ""
@@ -107,6 +112,8 @@ class EvolveConfig:
                           ("budget_tokens", 0)):
             if getattr(self, name) < low:
                 raise SparringError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if not 0 <= self.critic_temperature <= 2:
+            raise SparringError(f"critic_temperature must be between 0 and 2, got {self.critic_temperature}")
         if self.reveal not in REVEAL:
             raise SparringError(f"reveal '{self.reveal}' unknown: use yes, no or auto")
         Sprt(p1=self.p1, alpha=self.alpha, beta=self.beta, max_pairs=self.max_pairs)  # refuses bad settings
@@ -118,7 +125,9 @@ class EvolveConfig:
         return Sprt(p1=self.p1, alpha=self.alpha, beta=self.beta, max_pairs=self.max_pairs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume", "budget_tokens")}
+        """The settings a resumed run must repeat, as stored (JSON: tuples as lists)."""
+        kept = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume", "budget_tokens")}
+        return json.loads(json.dumps(kept))
 
 
 def run_evolution(config: EvolveConfig, console=None) -> Path:
@@ -137,16 +146,22 @@ class Evolution:
         self.reveal = _reveal(config.reveal, self.game)
         self.prompts = (critics.load_prompt(config.critic_prompt, "critic.txt", critics.CRITIC_FIELDS),
                         critics.load_prompt(config.reviser_prompt, "reviser.txt", critics.REVISER_FIELDS))
-        self.run_dir = Path(config.resume or config.out)
-        self.store = RunStore(self.run_dir, create=not config.resume)
+        self.factory = AgentFactory(self.game)
+        try:  # every refusal before the run directory is made
+            self.base = critics.language_model(self.factory.make(config.agent), "agent")
+            self.critic = critics.language_model(self.factory.make(config.critic or config.agent), "critic")
+            self.count_tokens = critics.count_tokens(self.base)
+            self.opponents = [self.factory.make(ref) for ref in config.opponents]
+            if config.budget_tokens and not config.resume:
+                self._check_budget()
+            self.run_dir = Path(config.resume or config.out)
+            self.store = RunStore(self.run_dir, create=not config.resume)
+        except BaseException:
+            self.factory.close()
+            raise
         stored = self.store.get_meta("evolve_config")
         check_stored_settings(stored, config.to_dict(), self.run_dir, resuming=bool(config.resume), kind="evolve",
                               occupied=bool(self.store.finished_indices()))
-        self.factory = AgentFactory(self.game)
-        self.base = critics.language_model(self.factory.make(config.agent), "agent")
-        self.critic = critics.language_model(self.factory.make(config.critic or config.agent), "critic")
-        self.count_tokens = critics.count_tokens(self.base)
-        self.opponents = [self.factory.make(ref) for ref in config.opponents]
         self.store.set_meta("kind", "evolve")
         self.store.set_meta("evolve_config", config.to_dict())
         self._forget_unfinished()
@@ -220,11 +235,11 @@ class Evolution:
             critic_template, game=self.game.spec.name, player=name, playbook=notes,
             transcripts="\n\n".join(critics.transcript(self.game, r, self.reveal) for r in games),
             max_suggestions=self.config.max_suggestions,
-        ), self.config.critic_tokens, derive_seed("feedback", self.config.seed, g))
+        ), self.config.critic_tokens, self.config.critic_temperature, derive_seed("feedback", self.config.seed, g))
         revision = critics.ask(self.critic, critics.fill(
             reviser_template, game=self.game.spec.name, max_rules=self.config.max_rules, rule_format=RULE_FORMAT,
             playbook=Playbook.from_json(parent.rules).written(), feedback=feedback.text,
-        ), self.config.critic_tokens, derive_seed("revision", self.config.seed, g))
+        ), self.config.critic_tokens, self.config.critic_temperature, derive_seed("revision", self.config.seed, g))
         cost = (feedback.tokens_in + revision.tokens_in, feedback.tokens_out + revision.tokens_out)
         return feedback.text, revision.text, cost
 
@@ -277,6 +292,32 @@ class Evolution:
             self.store.forget_generation(opened["generation"], opened["first_match"])
             self.store.set_meta("evolve_open", None)
             self._say(f"generation {opened['generation']} was not finished: playing it again")
+
+    def _check_budget(self) -> None:
+        """Refuse a budget that cannot cover one generation, estimated before any play:
+        the first prompt's tokens for each decision of the generation's games and of
+        the shortest promotion test, and the critic's and reviser's calls."""
+        rng = random.Random(self.config.seed)
+        lengths = []
+        for _ in range(20):  # decisions per match, from random play
+            state, n = self.game.new_initial_state(rng), 0
+            while not state.is_terminal():
+                state.apply(rng.choice(state.legal_actions()))
+                n += 1
+            lengths.append(n)
+        state = self.game.new_initial_state(rng)
+        decision = Decision(state=state, player=state.current_player(), rng=rng, seed=0)
+        per_decision = self.count_tokens("\n".join(text for _, text in self.base.messages(decision)))
+        decisions = sum(lengths) / len(lengths)
+        sprt = self.config.sprt
+        pairs = math.ceil(sprt.upper / math.log(sprt.p1 / sprt.p0))  # the fewest that can promote
+        estimate = int(per_decision * decisions * (self.config.games / 2 + 2 * pairs)
+                       + per_decision * self.config.transcripts + 2 * self.config.critic_tokens)
+        if estimate > self.config.budget_tokens:
+            raise SparringError(
+                f"a generation takes about {estimate:,} tokens ({self.config.games} games and a promotion test of "
+                f"at least {pairs} pairs at about {per_decision} prompt tokens a decision, and the critic's calls), "
+                f"more than the budget of {self.config.budget_tokens:,}: raise --budget-tokens or lower --games")
 
     def _within_budget(self) -> bool:
         budget, done = self.config.budget_tokens, self.store.generations()

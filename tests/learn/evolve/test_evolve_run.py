@@ -92,3 +92,18 @@ def test_bad_settings_are_refused_before_any_play(tmp_path):
         with pytest.raises(SparringError, match="lacks {player}"):
             run_evolution(config(server, tmp_path / "c", critic_prompt=str(bad)))
         assert server.chat_requests() == []
+
+
+def test_a_budget_too_small_for_a_generation_is_refused_and_a_budget_stops_the_run_between_generations(tmp_path):
+    with running_fake_server() as server:
+        server.responder, _ = scripted([BET_RULE, "Bet more."] * 3)
+        with pytest.raises(SparringError, match="a generation takes about .* more than the budget of 500"):
+            run_evolution(config(server, tmp_path / "a", budget_tokens=500))
+        assert not (tmp_path / "a").exists()  # refused before the run directory was made
+        one = RunStore(run_evolution(config(server, tmp_path / "b", generations=1)))
+        cost = one.generations()[0].tokens_in + one.generations()[0].tokens_out
+        one.close()
+        server.responder, _ = scripted([BET_RULE, "Bet more."] * 3)
+        stopped = RunStore(run_evolution(config(server, tmp_path / "c", generations=3, budget_tokens=cost * 3 // 2)))
+        assert len(stopped.generations()) == 1  # a second generation would have passed the budget
+        stopped.close()
