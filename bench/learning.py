@@ -1,15 +1,18 @@
 """Does self-play training make the embedded model play better?
 
-For each choice mode (free text, scored choice): evaluate the untrained policy
-against a fixed opponent on N games, train by self-play for a time budget, and
+For each choice mode (free text, scored choice) and estimator (SPIRAL's RAE by
+default; `--estimators rae,expert` puts expert iteration beside it at equal
+compute): evaluate the untrained policy against a fixed opponent on N games,
+train by self-play for an equal share of the time budget, and
 evaluate again on the *same* N games (same seeds, deals and seats), so the
 before/after difference is paired per game and its 95% interval is that of the
 mean per-game difference.
 
     python bench/learning.py                       # the full run: 2 x 15 min, 400 games each
     python bench/learning.py --budget-s 60 --eval-games 20 --steps 2   # a smoke test
+    python bench/learning.py --game tictactoe --modes free --estimators rae,expert --budget-s 1200
 
-Writes results.json and one training run per mode under --out.
+Writes results.json and one training run per mode and estimator under --out.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--game", default="kuhn_poker")
     parser.add_argument("--modes", default="free,scored")
+    parser.add_argument("--estimators", default="rae",
+                        help="comma-separated: rae, grpo, rloo, expert (expert iteration); each gets an equal share of --budget-s")
     parser.add_argument("--opponent", default="random", help="fixed evaluation opponent")
     parser.add_argument("--train-opponents", default="self", help="comma-separated opponent sources")
     parser.add_argument("--budget-s", type=float, default=1800, help="training time over all modes")
@@ -53,16 +58,17 @@ def main() -> None:
 
     use_threads(0)  # the cores free now, as the command line chooses
     console = Console()
-    modes = args.modes.split(",")
+    runs = [(mode, estimator) for mode in args.modes.split(",") for estimator in args.estimators.split(",")]
     out = Path(args.out)
     report: dict = {"args": vars(args), "modes": {}}
-    for mode in modes:
+    for mode, estimator in runs:
+        label = mode if estimator == "rae" else f"{mode}/{estimator}"
         config = TrainConfig(
             game=args.game, model=args.model, mode=mode, max_tokens=args.max_tokens,
-            opponents=tuple(args.train_opponents.split(",")), steps=args.steps,
-            time_budget_s=args.budget_s / len(modes), games_per_step=args.games_per_step, lr=args.lr,
+            opponents=tuple(args.train_opponents.split(",")), steps=args.steps, estimator=estimator,
+            time_budget_s=args.budget_s / len(runs), games_per_step=args.games_per_step, lr=args.lr,
             eval_every=0, checkpoint_every=max(1, args.steps // 4), seed=args.seed,
-            out=str(out / mode),
+            out=str(out / label.replace("/", "-")),
         )
         trainer = Trainer(config, console)
         try:
@@ -81,10 +87,10 @@ def main() -> None:
             "return": paired_change(before["return"], after["return"]),
             "invalid_rate": {"before": mean_ci95(before["invalid"])[0], "after": mean_ci95(after["invalid"])[0]},
         }
-        report["modes"][mode] = result
+        report["modes"][label] = result
         wd, ret = result["win_or_draw"], result["return"]
         console.print(
-            f"[bold]{mode}[/]: {trainer.step} steps in {train_s:.0f} s; vs {args.opponent} on {args.eval_games} games: "
+            f"[bold]{label}[/]: {trainer.step} steps in {train_s:.0f} s; vs {args.opponent} on {args.eval_games} games: "
             f"win+draw {wd['before']:.3f} -> {wd['after']:.3f} (diff {wd['diff']:+.3f} ± {wd['diff_ci']:.3f}), "
             f"return {ret['before']:+.3f} -> {ret['after']:+.3f} (diff {ret['diff']:+.3f} ± {ret['diff_ci']:.3f}), "
             f"invalid {result['invalid_rate']['before']:.2f} -> {result['invalid_rate']['after']:.2f}"

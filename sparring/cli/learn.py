@@ -95,6 +95,7 @@ def train(
     games_per_step: Optional[int] = typer.Option(None, help="Games played per step."),
     opponents: Optional[list[str]] = typer.Option(None, "--opponents", help="Opponent sources: self, pool, latest or any agent reference."),
     lr: Optional[float] = typer.Option(None, help="Learning rate."),
+    estimator: Optional[str] = typer.Option(None, help="rae (SPIRAL), grpo, rloo, or expert: expert iteration, fine-tuning on the valid turns of won games [default: rae]."),
     eval_every: Optional[int] = typer.Option(None, help="Evaluate every this many steps."),
     eval_games: Optional[int] = typer.Option(None, help="Games per evaluation opponent."),
     time_budget_s: Optional[float] = typer.Option(None, "--time-budget-s", help="Stop (with a checkpoint) after this many seconds; 0: no limit."),
@@ -111,7 +112,7 @@ def train(
 
     flags = {
         "game": game, "games": tuple(games) if games else None, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
-        "opponents": tuple(opponents) if opponents else None, "lr": lr, "eval_every": eval_every,
+        "opponents": tuple(opponents) if opponents else None, "lr": lr, "estimator": estimator, "eval_every": eval_every,
         "eval_games": eval_games, "time_budget_s": time_budget_s, "seed": seed, "out": out,
     }
     given = config_values(TrainConfig, config, flags)

@@ -18,6 +18,11 @@ shared baseline would tell one seat it always does badly and the other always we
 - RLOO: leave-one-out mean of the other samples of the same role,
   `A = R - (sum - R) / (n - 1)` (Kool et al. 2019; Ahmadian et al. 2024); a role
   with one sample gets advantage 0.
+- Expert iteration (STaR, Zelikman et al. 2022; ReST-EM, Singh et al. 2023): no
+  baseline but a filter. A turn is kept (advantage 1) when its answer was valid and
+  its game went well by the rule (`EXPERT_KEEP`), else dropped (0). With advantage 1
+  the policy-gradient step at ratio 1 is a step of the kept turns' log-likelihood,
+  so the trainer fine-tunes on the best of its own self-play by the recorded ids.
 """
 
 from __future__ import annotations
@@ -74,4 +79,19 @@ def rloo_advantages(returns: Sequence[float], roles: Sequence[Role]) -> list[flo
     return advantages
 
 
-ESTIMATORS = ("rae", "grpo", "rloo")
+def expert_advantages(
+    returns: Sequence[float], roles: Sequence[Role], valid: Sequence[bool], keep: str,
+    baselines: dict[Role, float], decay: float = RAE_DECAY,
+) -> tuple[list[float], dict[Role, float]]:
+    """1 for each turn the rule keeps, 0 for the rest, and the updated RAE baselines.
+    keep="win": the player's return is positive; keep="advantage": it beats the
+    role's RAE baseline (better than that seat usually does)."""
+    if keep not in EXPERT_KEEP:
+        raise ValueError(f"expert keep rule '{keep}' unknown: use one of {', '.join(EXPERT_KEEP)}")
+    rae, updated = rae_advantages(returns, roles, baselines, decay)
+    score = returns if keep == "win" else rae
+    return [1.0 if ok and s > 0 else 0.0 for ok, s in zip(valid, score)], updated
+
+
+ESTIMATORS = ("rae", "grpo", "rloo", "expert")
+EXPERT_KEEP = ("win", "advantage")

@@ -15,7 +15,7 @@ from typing import Any
 
 from sparring.agents.llm import LLMConfig
 from sparring.errors import SparringError
-from sparring.learn.advantages import ESTIMATORS, RAE_DECAY
+from sparring.learn.advantages import ESTIMATORS, EXPERT_KEEP, RAE_DECAY
 from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, OpponentMix
 from sparring.refs import parse_ref
 
@@ -64,7 +64,10 @@ class TrainConfig:
     self-play, AlphaStar: weight (1 - p)^2 with p the policy's recent win rate against
     the checkpoint, 1/2 before it is played)."""
     estimator: str = "rae"
-    """Advantage estimator: rae (SPIRAL's per-role EMA baseline), grpo or rloo."""
+    """Advantage estimator: rae (SPIRAL's per-role EMA baseline), grpo, rloo, or expert
+    (expert iteration: fine-tune on the valid turns of the games that went well)."""
+    expert_keep: str = "win"
+    """Expert iteration's filter: win (the player's return > 0) or advantage (above its seat's RAE baseline)."""
     rae_decay: float = RAE_DECAY
     """EMA decay a of the RAE baseline b <- a*b + (1-a)*mean(R) (SPIRAL: 0.95)."""
     steps: int = 100
@@ -214,6 +217,8 @@ class TrainConfig:
             raise SparringError(f"micro_batch must be >= 1, got {self.micro_batch}")
         if self.estimator not in ESTIMATORS:
             raise SparringError(f"estimator '{self.estimator}' unknown: use one of {', '.join(ESTIMATORS)}")
+        if self.expert_keep not in EXPERT_KEEP:
+            raise SparringError(f"expert_keep '{self.expert_keep}' unknown: use one of {', '.join(EXPERT_KEEP)}")
         if not 0 <= self.rae_decay < 1:
             raise SparringError(f"rae_decay must be in [0, 1), got {self.rae_decay} (SPIRAL uses 0.95)")
         for name, value, low in (("steps", self.steps, 0), ("ppo_epochs", self.ppo_epochs, 1),

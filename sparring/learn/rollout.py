@@ -39,6 +39,7 @@ class Sample:
     role: tuple[str, int]  # (game, seat)
     reward: float
     advantage: float = 0.0
+    valid: bool = True  # the answer named a legal move
     options: tuple[tuple[int, ...], ...] = ()  # scored: each legal answer's tokens
     chosen: int = -1  # scored: the index of the played answer in `options`
 
@@ -57,7 +58,7 @@ def samples_from(results: list[MatchResult], policy_name: str) -> list[Sample]:
             sample = Sample(
                 prompt_ids=choice.prompt_token_ids, completion_ids=choice.token_ids,
                 behaviour_logprobs=choice.logprobs, temperature=choice.sampling.temperature,
-                role=(game, turn.seat), reward=float(result.returns[turn.seat]),
+                role=(game, turn.seat), reward=float(result.returns[turn.seat]), valid=turn.valid,
             )
             if choice.sampling.mode == "scored":
                 actions = list(choice.option_token_ids)

@@ -46,7 +46,7 @@ from sparring.arena.match import InvalidMoveRule
 from sparring.backends.embedded import embedded_model_dir
 from sparring.errors import SparringError
 from sparring.games.registry import make_game, split_version
-from sparring.learn.advantages import grpo_advantages, rae_advantages, rloo_advantages
+from sparring.learn.advantages import expert_advantages, grpo_advantages, rae_advantages, rloo_advantages
 from sparring.learn.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from sparring.learn.config import TrainConfig, check_resumable
 from sparring.learn.evaluation import play_eval, summarize_eval
@@ -166,6 +166,9 @@ class Trainer:
         returns, roles = [s.reward for s in samples], [s.role for s in samples]
         if config.estimator == "rae":
             advantages, self.baselines = rae_advantages(returns, roles, self.baselines, config.rae_decay)
+        elif config.estimator == "expert":
+            advantages, self.baselines = expert_advantages(returns, roles, [s.valid for s in samples],
+                                                           config.expert_keep, self.baselines, config.rae_decay)
         elif config.estimator == "grpo":
             advantages = grpo_advantages(returns, roles)
         else:
