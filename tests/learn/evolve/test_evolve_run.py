@@ -107,3 +107,43 @@ def test_a_budget_too_small_for_a_generation_is_refused_and_a_budget_stops_the_r
         stopped = RunStore(run_evolution(config(server, tmp_path / "c", generations=3, budget_tokens=cost * 3 // 2)))
         assert len(stopped.generations()) == 1  # a second generation would have passed the budget
         stopped.close()
+
+
+def test_a_critic_that_fails_stops_the_run_with_a_clear_message_and_a_resume_finishes_it(tmp_path):
+    from fake_openai_server import status
+
+    with running_fake_server() as server:
+        answer, _ = scripted([BET_RULE])
+        failing = [True]
+        server.responder = lambda messages: (status(500) if failing[0] and messages[-1][1].startswith("You coach")
+                                             else answer(messages))
+        settings = config(server, tmp_path / "e", generations=1)
+        with pytest.raises(SparringError, match="the critic's model gave no answer .*HTTP 500.* resume the run"):
+            run_evolution(settings)
+        store = RunStore(tmp_path / "e")
+        assert store.generations() == [] and len(store.matches()) == 8  # the games played are kept meanwhile
+        store.close()
+        failing[0] = False
+        run_evolution(EvolveConfig(**{**settings.__dict__, "out": "", "resume": str(tmp_path / "e")}))
+    store = RunStore(tmp_path / "e")
+    [generation] = store.generations()
+    assert generation.candidate == 1 and store.promotions()[0].decision == "promote"
+    store.close()
+
+
+@pytest.mark.slow
+def test_the_whole_loop_runs_offline_on_the_embedded_model(tmp_path):
+    """Agent and critic the embedded 135M model: weak words, but every stage runs and
+    is stored; whatever the reviser wrote, the generation says what came of it."""
+    run_dir = run_evolution(EvolveConfig(game="kuhn_poker", agent="smollm2", generations=1, games=4, transcripts=2,
+                                         critic_tokens=48, max_pairs=4, out=str(tmp_path / "e")))
+    store = RunStore(run_dir)
+    [generation] = store.generations()
+    assert generation.feedback.strip() and generation.tokens_in > 500 and generation.tokens_out > 0
+    if generation.candidate is None:  # the usual outcome: no line in the rule format
+        assert "holds no rule" in generation.event and store.promotions() == []
+    else:
+        [promotion] = store.promotions()
+        assert promotion.version == generation.candidate and promotion.decision in ("promote", "reject")
+    assert len(store.matches()) >= 4 and (run_dir / "best" / "playbook.json").is_file()
+    store.close()
