@@ -244,10 +244,11 @@ class Evolution:
         return feedback.text, revision.text, cost
 
     def _test(self, candidate: PlaybookVersion, parent: PlaybookVersion) -> tuple[Promotion, list[MatchResult]]:
+        first = self._next_index()
         decision, played = play_promotion(
             self.game, self._agent(candidate), self._agent(parent), self.config.sprt,
-            seed=derive_seed("promotion", self.config.seed, candidate.version), first_index=self._next_index(),
-            on_match_end=self.store.write_match)
+            seed=derive_seed("promotion", self.config.seed, candidate.version), first_index=first + first % 2,
+            on_match_end=self.store.write_match)  # pairs start at an even index
         return Promotion(candidate.version, parent.version, decision.decision, decision.reason, decision.wins,
                          decision.losses, decision.ties, decision.llr), played
 

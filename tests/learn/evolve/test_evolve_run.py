@@ -147,3 +147,12 @@ def test_the_whole_loop_runs_offline_on_the_embedded_model(tmp_path):
         assert promotion.version == generation.candidate and promotion.decision in ("promote", "reject")
     assert len(store.matches()) >= 4 and (run_dir / "best" / "playbook.json").is_file()
     store.close()
+
+
+def test_an_odd_number_of_games_still_pairs_the_promotion_matches(tmp_path):
+    with running_fake_server() as server:
+        server.responder, _ = scripted([BET_RULE])
+        store = RunStore(run_evolution(config(server, tmp_path / "e", generations=1, games=7)))
+    [promotion] = store.promotions()
+    assert promotion.decision == "promote" and 7 not in store.finished_indices()  # pairs start at match 8
+    store.close()
