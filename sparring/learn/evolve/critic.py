@@ -110,10 +110,12 @@ def transcript(game: Game, result: MatchResult, reveal: bool) -> str:
     lines = [f"Match {result.index} ({seats}):"]
     for turn in result.turns:
         who = f"Player {turn.seat + 1}"
-        if turn.valid:
+        if turn.forced:
+            lines.append(f"  {who}: {turn.action_name} (played at random after the rejected answers)")
+        elif turn.valid:
             said = f" (message: {visible(turn.choice.message)})" if turn.choice.message else ""
             lines.append(f"  {who}: {turn.action_name}{said}")
-        elif not turn.forced:
+        else:
             answer = visible((turn.choice.completion or "").strip())[:120]
             lines.append(f"  {who} answered {answer!r}: rejected, {turn.reason}")
     if result.forfeit_by is not None:
