@@ -113,3 +113,17 @@ def test_reading_creates_no_table(tmp_path):
     store.matches(), store.train_steps(), store.train_evals(), store.exploitability()
     store.close()
     assert tables() == before
+
+
+def test_read_only_reads_without_writing_and_refuses_another_version(tmp_path):
+    v1_run(tmp_path)
+    before = (tmp_path / DB_NAME).read_bytes()
+    with pytest.raises(SparringError, match="schema version 1, this sparring reads version .* open it once"):
+        RunStore(tmp_path, read_only=True)
+    assert (tmp_path / DB_NAME).read_bytes() == before  # not migrated
+    RunStore(tmp_path).close()  # migrated by a writer
+    store = RunStore(tmp_path, read_only=True)
+    assert [m.index for m in store.matches()] == [0]
+    with pytest.raises(sqlite3.OperationalError, match="readonly"):
+        store.db.execute("DELETE FROM matches")
+    store.close()

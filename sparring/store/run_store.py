@@ -42,12 +42,18 @@ KIND_KEYS = {"config": "play", "tournament": "tournament", "train_config": "trai
 
 
 class RunStore:
-    def __init__(self, run_dir: str | Path, create: bool = False):
+    def __init__(self, run_dir: str | Path, create: bool = False, read_only: bool = False):
+        """Open RUN_DIR's store, made with `create`; `read_only` never writes (no
+        migration: a store of another schema version is refused, saying so), so a
+        viewer can read while a run writes."""
         self.dir = Path(run_dir)
         path = self.dir / DB_NAME
         exists = path.exists()
         if not exists and not create:
             raise SparringError(f"no run at {self.dir}: expected {path}. Check the directory, or play a run there first")
+        if read_only:
+            self._open_read_only(path)
+            return
         if not exists:
             _make_run_dir(self.dir)
         try:
@@ -64,6 +70,21 @@ class RunStore:
             if not exists:
                 raise SparringError(f"cannot write a run into {self.dir} ({exc}): choose a writable --out") from None
             raise SparringError(f"{path} is not a sparring run store ({exc})") from None
+
+    def _open_read_only(self, path: Path) -> None:
+        try:
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            version = (self.get_meta("schema") or 1) if "meta" in tables else None
+        except sqlite3.DatabaseError as exc:
+            raise SparringError(f"{path} is not a sparring run store, or is damaged ({exc})") from None
+        if version is None:
+            raise SparringError(f"{path} is not a sparring run store (it has no meta table)")
+        if version != SCHEMA_VERSION:
+            self.db.close()
+            raise SparringError(f"{path} is a run store of schema version {version}, this sparring reads version "
+                                f"{SCHEMA_VERSION}: " + ("open it once with `sparring show` to migrate it"
+                                                         if version < SCHEMA_VERSION else "upgrade sparring to read it"))
 
     def _upgrade(self, path: Path) -> None:
         """Bring an older store to this version, one migration at a time, in one
