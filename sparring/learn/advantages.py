@@ -80,16 +80,17 @@ def rloo_advantages(returns: Sequence[float], roles: Sequence[Role]) -> list[flo
 
 
 def expert_advantages(
-    returns: Sequence[float], roles: Sequence[Role], valid: Sequence[bool], keep: str,
+    returns: Sequence[float], outcomes: Sequence[float], roles: Sequence[Role], valid: Sequence[bool], keep: str,
     baselines: dict[Role, float], decay: float = RAE_DECAY,
 ) -> tuple[list[float], dict[Role, float]]:
-    """1 for each turn the rule keeps, 0 for the rest, and the updated RAE baselines.
-    keep="win": the player's return is positive; keep="advantage": it beats the
-    role's RAE baseline (better than that seat usually does)."""
+    """1 for each turn the rule keeps, 0 for the rest, and the updated RAE baselines
+    of the training `returns`. keep="win": the player won the game by its own result
+    (`outcomes`: the opponent's forfeit is a win, though its training reward may be
+    0); keep="advantage": the training return beats the role's RAE baseline."""
     if keep not in EXPERT_KEEP:
         raise ValueError(f"expert keep rule '{keep}' unknown: use one of {', '.join(EXPERT_KEEP)}")
     rae, updated = rae_advantages(returns, roles, baselines, decay)
-    score = returns if keep == "win" else rae
+    score = outcomes if keep == "win" else rae
     return [1.0 if ok and s > 0 else 0.0 for ok, s in zip(valid, score)], updated
 
 

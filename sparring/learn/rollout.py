@@ -40,6 +40,7 @@ class Sample:
     reward: float
     advantage: float = 0.0
     valid: bool = True  # the answer named a legal move
+    outcome: float = 0.0  # the player's return by the game's own result (a forfeit: a loss, not the penalty)
     options: tuple[tuple[int, ...], ...] = ()  # scored: each legal answer's tokens
     chosen: int = -1  # scored: the index of the played answer in `options`
 
@@ -59,6 +60,7 @@ def samples_from(results: list[MatchResult], policy_name: str) -> list[Sample]:
                 prompt_ids=choice.prompt_token_ids, completion_ids=choice.token_ids,
                 behaviour_logprobs=choice.logprobs, temperature=choice.sampling.temperature,
                 role=(game, turn.seat), reward=float(result.returns[turn.seat]), valid=turn.valid,
+                outcome=float(result.scored_returns[turn.seat]),
             )
             if choice.sampling.mode == "scored":
                 actions = list(choice.option_token_ids)

@@ -167,8 +167,9 @@ class Trainer:
         if config.estimator == "rae":
             advantages, self.baselines = rae_advantages(returns, roles, self.baselines, config.rae_decay)
         elif config.estimator == "expert":
-            advantages, self.baselines = expert_advantages(returns, roles, [s.valid for s in samples],
-                                                           config.expert_keep, self.baselines, config.rae_decay)
+            advantages, self.baselines = expert_advantages(
+                returns, [s.outcome for s in samples], roles, [s.valid for s in samples], config.expert_keep,
+                self.baselines, config.rae_decay)
         elif config.estimator == "grpo":
             advantages = grpo_advantages(returns, roles)
         else:

@@ -1,5 +1,6 @@
-"""Expert iteration: the filter keeps exactly the turns its rule names, each with
-the token ids it was sampled with, and an update on them raises their likelihood."""
+"""Expert iteration: the filter keeps exactly the turns its rule names (a game won
+by its own result, the opponent's forfeit included), each with the token ids it was
+sampled with, and an update on them raises their likelihood."""
 
 import pytest
 import torch
@@ -15,11 +16,13 @@ from sparring.learn.trainer import POLICY_NAME, Trainer
 def test_the_rules_by_hand():
     returns, roles = [2.0, -1.0, 1.0, 0.5, 0.5], [("g", 0), ("g", 0), ("g", 1), ("g", 1), ("g", 1)]
     valid = [True, True, False, True, True]
-    kept, baselines = expert_advantages(returns, roles, valid, "win", {}, decay=0.5)
-    assert kept == [1.0, 0.0, 0.0, 1.0, 1.0]  # the third won but named no legal move
+    # the last won by its opponent's forfeit: a win by the game, though its training reward is 0.5 here
+    outcomes = [2.0, -1.0, 1.0, -1.0, 1.0]
+    kept, baselines = expert_advantages(returns, outcomes, roles, valid, "win", {}, decay=0.5)
+    assert kept == [1.0, 0.0, 0.0, 0.0, 1.0]  # the third won but named no legal move
     # RAE with decay 0.5 from 0: seat 0's baseline 0.5 * mean(2, -1) = 0.25; seat 1's 0.5 * mean(1, .5, .5) = 1/3
     assert baselines == pytest.approx({("g", 0): 0.25, ("g", 1): 1 / 3})
-    kept, _ = expert_advantages(returns, roles, valid, "advantage", {("g", 1): 1.0}, decay=0.5)
+    kept, _ = expert_advantages(returns, outcomes, roles, valid, "advantage", {("g", 1): 1.0}, decay=0.5)
     # seat 1's baseline: 0.5 * 1 + 0.5 * 2/3 = 5/6, above 0.5: only seat 0's winner is kept
     assert kept == [1.0, 0.0, 0.0, 0.0, 0.0]
 
@@ -33,11 +36,11 @@ def test_the_filter_keeps_exactly_the_valid_turns_of_won_games_with_their_ids(ti
     try:
         results = trainer.rollouts.play(config.games_per_step, trainer.rng, 0, None)
         samples = samples_from(results, POLICY_NAME)
-        advantages, _ = expert_advantages([s.reward for s in samples], [s.role for s in samples],
-                                          [s.valid for s in samples], "win", {})
+        advantages, _ = expert_advantages([s.reward for s in samples], [s.outcome for s in samples],
+                                          [s.role for s in samples], [s.valid for s in samples], "win", {})
         kept = [(s.prompt_ids, s.completion_ids) for s, a in zip(samples, advantages) if a == 1.0]
         expected = [(t.choice.prompt_token_ids, t.choice.token_ids) for r in results for t in r.turns
-                    if t.agent == POLICY_NAME and not t.forced and t.valid and r.returns[t.seat] > 0]
+                    if t.agent == POLICY_NAME and not t.forced and t.valid and r.scored_returns[t.seat] > 0]
         assert kept == expected and 0 < len(kept) < len(samples)
         chosen = [s for s, a in zip(samples, advantages) if a == 1.0]
         for s in chosen:
