@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-from sparring.cli import compete, evaluate, evolve, learn, play  # noqa: F401  (they register their commands)
+from sparring.cli import compete, dashboard, evaluate, evolve, learn, play  # noqa: F401  (they register their commands)
 from sparring.cli.app import app, run, spread_multi_options
 
 __all__ = ["app", "main", "spread_multi_options"]

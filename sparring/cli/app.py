@@ -31,7 +31,7 @@ app = typer.Typer(
 console = Console()
 
 # Commands that run no model, so they need not import torch to set its threads.
-_NO_MODEL = {"games", "agents", "show", "export", "curves", "report"}
+_NO_MODEL = {"games", "agents", "show", "export", "curves", "report", "dashboard"}
 
 
 def _print_version(value: bool) -> None:
