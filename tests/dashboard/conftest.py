@@ -5,7 +5,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # the run builders beside these tests (dashboard_runs.py)
 
-from dashboard_runs import build_runs  # noqa: E402
+from dashboard_runs import build_runs
 
 
 @pytest.fixture(scope="session")

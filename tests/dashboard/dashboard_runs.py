@@ -12,7 +12,14 @@ from sparring.agents.base import Decision
 from sparring.agents.scripted import RandomAgent
 from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
 from sparring.games.registry import make_game
-from sparring.records import Choice, ExploitabilityEntry, Generation, PlaybookVersion, Promotion, Sampling
+from sparring.records import (
+    Choice,
+    ExploitabilityEntry,
+    Generation,
+    PlaybookVersion,
+    Promotion,
+    Sampling,
+)
 from sparring.store import RunStore
 
 SCRIPT = "<script>window.pwned=1</script>"
