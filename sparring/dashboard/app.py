@@ -29,6 +29,7 @@ from sparring.dashboard.charts import training_figures
 from sparring.dashboard.evolution import read_evolution
 from sparring.dashboard.replay import build_replay
 from sparring.dashboard.runs import RunsRoot, StoreStamp, UnknownRun
+from sparring.dashboard.standings import read_solves, read_standings
 from sparring.dashboard.summary import RunSummary, Summaries, reading, unreadable
 from sparring.dashboard.templating import STATIC, environment
 from sparring.store import KIND_KEYS
@@ -105,6 +106,8 @@ class Dashboard:
             "matches": [store.match(i) for i in shown], "page": page, "pages": pages, "total": len(indices),
             "training": training,
             "evolution": read_evolution(store) if kind == "evolve" else None,
+            "standings": read_standings(store.matches()) if indices else None,
+            "solves": read_solves(store.members(), store.population_iterations()),
         }
 
     def replay_page(self, request: Request) -> HTMLResponse:

@@ -225,3 +225,33 @@ def test_names_from_a_run_are_escaped_inside_charts():
 
     figure = eval_figures([{"step": 1, "opponent": SCRIPT, "return": 0.1, "return_ci": 0.2}])[0]
     assert figure["data"][0]["name"] == "vs &lt;script&gt;window.pwned=1&lt;/script&gt;"
+
+
+def test_a_run_of_several_agents_shows_their_ratings_and_payoff_matrix(tmp_path):
+    # In Kuhn poker always-bet wins every game against always-pass (+1: the passer
+    # folds to each bet, whoever opens), so it must be rated first and the payoff
+    # matrix must hold +1.00 and -1.00 with zero-width intervals.
+    from starlette.testclient import TestClient
+
+    from sparring.agents.scripted import FixedActionAgent, RandomAgent
+    from sparring.arena.match import play_matches, rotating_plan
+    from sparring.dashboard.app import create_app
+    from sparring.dashboard.runs import RunsRoot
+    from sparring.games.registry import make_game
+    from sparring.store import RunStore
+
+    game = make_game("kuhn_poker")
+    bet, fold, rnd = FixedActionAgent("bet", game=game), FixedActionAgent("pass", game=game), RandomAgent()
+    bet.name, fold.name = "always_bet", "always_pass"
+    store = RunStore(tmp_path / "t", create=True)
+    store.set_meta("kind", "tournament")
+    plans = [(bet, fold, range(0, 10)), (bet, rnd, range(10, 20)), (fold, rnd, range(20, 30))]
+    for a, b, indices in plans:
+        play_matches(rotating_plan(game, [a, b], indices, run_seed=0), on_match_end=store.write_match)
+    store.close()
+    page = TestClient(create_app(RunsRoot.at(tmp_path)), base_url="http://127.0.0.1").get("/run/t").text
+    ratings = page.split('id="standings"')[1]
+    rows = ratings.split("<tbody>")[1].split("</tbody>")[0].split("<tr>")[1:]
+    assert "always_bet" in rows[0]  # best first
+    payoff = ratings.split("Payoff matrix")[1]
+    assert "+1.00 ± 0.00" in payoff and "-1.00 ± 0.00" in payoff

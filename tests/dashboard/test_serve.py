@@ -4,7 +4,6 @@ import socket
 
 import pytest
 
-import sparring.cli.dashboard
 from sparring.cli.app import run
 from sparring.dashboard.server import bind, is_loopback
 from sparring.errors import SparringError
