@@ -16,8 +16,6 @@ from sparring.cli.app import app, console, match_progress
 from sparring.display import visible
 from sparring.errors import SparringError
 
-# Flags that may change when a run is resumed: how far it goes, not what it is.
-RESUMABLE = ("generations", "budget_tokens")
 
 
 @app.command()
@@ -48,17 +46,17 @@ def evolve(
         new_run,
         stored_run_settings,
     )
-    from sparring.learn.evolve.run import EvolveConfig, run_evolution
+    from sparring.learn.evolve.run import EXTENDABLE, EvolveConfig, run_evolution
 
     flags = {"game": game, "agent": agent, "critic": critic, "generations": generations, "games": games,
              "opponents": tuple(opponents) if opponents else None, "transcripts": transcripts, "max_rules": max_rules,
              "max_tokens": max_tokens, "max_pairs": max_pairs, "budget_tokens": budget_tokens, "seed": seed, "out": out}
     if resume is not None:
-        changed = sorted(k for k, v in flags.items() if v is not None and k not in RESUMABLE)
+        changed = sorted(k for k, v in flags.items() if v is not None and k not in EXTENDABLE)
         if changed or config is not None:
             raise SparringError(f"--resume takes the run's stored settings; only --generations and --budget-tokens "
                                 f"may be given with it, not {', '.join('--' + k.replace('_', '-') for k in changed) or '--config'}")
-        extend = {k: flags[k] for k in RESUMABLE if flags[k] is not None}
+        extend = {k: flags[k] for k in EXTENDABLE if flags[k] is not None}
         settings = build_config(EvolveConfig, {**stored_run_settings(resume, "evolve_config", "evolution"), **extend,
                                                "resume": resume})
     else:

@@ -125,9 +125,17 @@ class EvolveConfig:
         return Sprt(p1=self.p1, alpha=self.alpha, beta=self.beta, max_pairs=self.max_pairs)
 
     def to_dict(self) -> dict[str, Any]:
-        """The settings a resumed run must repeat, as stored (JSON: tuples as lists)."""
-        kept = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume", "budget_tokens")}
+        """The settings as stored (JSON: tuples as lists), which a resumed run takes."""
+        kept = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume")}
         return json.loads(json.dumps(kept))
+
+
+# How far a run goes, which a resumed run may change; every other setting it repeats.
+EXTENDABLE = ("generations", "budget_tokens")
+
+
+def _fixed(settings: dict | None) -> dict | None:
+    return None if settings is None else {k: v for k, v in settings.items() if k not in EXTENDABLE}
 
 
 def run_evolution(config: EvolveConfig, console=None) -> Path:
@@ -160,7 +168,8 @@ class Evolution:
             self.factory.close()
             raise
         stored = self.store.get_meta("evolve_config")
-        check_stored_settings(stored, config.to_dict(), self.run_dir, resuming=bool(config.resume), kind="evolve",
+        check_stored_settings(_fixed(stored), _fixed(config.to_dict()), self.run_dir, resuming=bool(config.resume),
+                              kind="evolve",
                               occupied=bool(self.store.finished_indices()))
         self.store.set_meta("kind", "evolve")
         self.store.set_meta("evolve_config", config.to_dict())

@@ -156,3 +156,17 @@ def test_an_odd_number_of_games_still_pairs_the_promotion_matches(tmp_path):
     [promotion] = store.promotions()
     assert promotion.decision == "promote" and 7 not in store.finished_indices()  # pairs start at match 8
     store.close()
+
+
+def test_a_resumed_run_may_go_further_but_not_change_what_it_is(tmp_path):
+    with running_fake_server() as server:
+        server.responder, _ = scripted([BET_RULE, "Bet more."])
+        settings = config(server, tmp_path / "e", generations=1)
+        run_evolution(settings)
+        resumed = {**settings.__dict__, "out": "", "resume": str(tmp_path / "e")}
+        with pytest.raises(SparringError, match=r"other settings \(games\)"):
+            run_evolution(EvolveConfig(**{**resumed, "games": 10}))
+        store = RunStore(run_evolution(EvolveConfig(**{**resumed, "generations": 2, "budget_tokens": 10**9})))
+    assert [g.generation for g in store.generations()] == [1, 2]
+    assert store.get_meta("evolve_config")["generations"] == 2  # a later resume goes as far
+    store.close()
