@@ -109,7 +109,7 @@ def test_an_unfinished_generation_is_forgotten_whole_and_finished_ones_kept(tmp_
     store.add_playbook(PlaybookVersion(0, None, 0, "[]", ""))
     store.add_playbook(PlaybookVersion(1, 0, 1, '[{"when": "a", "do": "b", "because": "c", "evidence": []}]', "1. x"))
     store.add_promotion(Promotion(1, 0, "promote", "won", 12, 0, 0, 2.9))
-    store.add_generation(Generation(1, 0, 1, 1, "feedback", "RULE: ...", 100, 20, 1.5, None))
+    store.finish_generation(Generation(1, 0, 1, 1, "feedback", "RULE: ...", 100, 20, 1.5, None))
     _play(store, [RandomAgent(), RandomAgent()], range(6, 10))  # generation 2, killed before it ended
     store.add_playbook(PlaybookVersion(2, 1, 2, "[]", ""))
     store.add_promotion(Promotion(2, 1, "reject", "lost", 0, 7, 0, -2.3))

@@ -127,3 +127,28 @@ def test_read_only_reads_without_writing_and_refuses_another_version(tmp_path):
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         store.db.execute("DELETE FROM matches")
     store.close()
+
+
+def test_a_migration_killed_half_way_changes_nothing(tmp_path, monkeypatch):
+    # sqlite3 begins no transaction before DDL by itself: without one opened by hand the
+    # turns table's rename would commit at once and a failure after it lose every turn.
+    from sparring.store import run_store, schema
+
+    v1_run(tmp_path)
+    monkeypatch.setattr(run_store, "SCHEMA_VERSION", 3)
+    RunStore(tmp_path).close()  # a version-3 store, as the last sparring left it
+    monkeypatch.setattr(run_store, "SCHEMA_VERSION", SCHEMA_VERSION)
+    migrate = schema.MIGRATIONS[3]
+
+    def killed(db):
+        migrate(db)
+        raise KeyboardInterrupt  # as if the process stopped after the rebuild, before the commit
+
+    monkeypatch.setitem(schema.MIGRATIONS, 3, killed)
+    with pytest.raises(KeyboardInterrupt):
+        RunStore(tmp_path)
+    monkeypatch.setitem(schema.MIGRATIONS, 3, migrate)
+    store = RunStore(tmp_path)
+    assert [t.choice.completion for t in store.turns(0)] == ["Answer: fold", "Answer: bet"]
+    assert store.db.execute("SELECT latency_share_s FROM turns").fetchall() == [(0.2,), (0.2,)]
+    store.close()

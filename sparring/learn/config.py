@@ -28,7 +28,7 @@ RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "devic
 # Fields added after runs were first saved, and the value an older run's config means.
 LATER_FIELDS = {"games": lambda stored: [stored.get("game")], "game_weights": lambda stored: [],
                 "pool_sampling": lambda stored: "uniform", "magnet_coef": lambda stored: 0.0,
-                "magnet_every": lambda stored: 10}
+                "magnet_every": lambda stored: 10, "expert_keep": lambda stored: "win"}
 
 
 @dataclass(frozen=True)

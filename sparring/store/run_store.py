@@ -98,6 +98,11 @@ class RunStore:
                 f"{path} is a run store of schema version {version}, newer than this sparring's "
                 f"({SCHEMA_VERSION}): upgrade sparring to read it"
             )
+        if version == SCHEMA_VERSION:
+            return
+        # Opened by hand: sqlite3 begins no transaction before DDL (ALTER, CREATE), which
+        # would then commit at once, and a migration killed half-way would lose data.
+        self.db.execute("BEGIN IMMEDIATE")
         with self.db:
             while version < SCHEMA_VERSION:
                 MIGRATIONS[version](self.db)
@@ -315,8 +320,11 @@ class RunStore:
                                "FROM promotions ORDER BY version")
         return [Promotion(*row) for row in rows]
 
-    def add_generation(self, g: Generation) -> None:
+    def finish_generation(self, g: Generation) -> None:
+        """Record a finished generation and, in the same transaction, that no generation
+        is open (meta `evolve_open`): a kill between the two cannot drop it."""
         with self.db:
+            self.db.execute("DELETE FROM meta WHERE key = 'evolve_open'")
             self.db.execute("INSERT OR REPLACE INTO generations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                             (g.generation, g.parent, g.candidate, g.best, g.feedback, g.revision, g.tokens_in,
                              g.tokens_out, g.seconds, g.event))

@@ -101,8 +101,8 @@ def evolve_run(run_dir: Path) -> None:
                                            notes[version]))
     store.add_promotion(Promotion(1, 0, "promote", "the test accepted", 9, 2, 3, 2.9))
     store.add_promotion(Promotion(2, 1, "reject", "the test rejected", 3, 8, 1, -2.95))
-    store.add_generation(Generation(0, 0, 1, 1, "The agent folds kings.", "revised", 1200, 300, 12.5))
-    store.add_generation(Generation(1, 1, 2, 1, f"Critic says {IMAGE}", "revised again", 1300, 320, 13.0))
+    store.finish_generation(Generation(0, 0, 1, 1, "The agent folds kings.", "revised", 1200, 300, 12.5))
+    store.finish_generation(Generation(1, 1, 2, 1, f"Critic says {IMAGE}", "revised again", 1300, 320, 13.0))
     store.close()
 
 

@@ -44,6 +44,7 @@ from sparring.arena.match import (
     derive_seed,
     play_matches,
     rotating_plan,
+    void_note,
 )
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
@@ -114,6 +115,9 @@ class EvolveConfig:
                 raise SparringError(f"{name} must be >= {low}, got {getattr(self, name)}")
         if not 0 <= self.critic_temperature <= 2:
             raise SparringError(f"critic_temperature must be between 0 and 2, got {self.critic_temperature}")
+        if not self.opponents:
+            raise SparringError("opponents is empty: give at least one fixed reference (e.g. random), "
+                                "which every generation plays beside the earlier versions")
         if self.reveal not in REVEAL:
             raise SparringError(f"reveal '{self.reveal}' unknown: use yes, no or auto")
         Sprt(p1=self.p1, alpha=self.alpha, beta=self.beta, max_pairs=self.max_pairs)  # refuses bad settings
@@ -167,16 +171,21 @@ class Evolution:
         except BaseException:
             self.factory.close()
             raise
-        stored = self.store.get_meta("evolve_config")
-        check_stored_settings(_fixed(stored), _fixed(config.to_dict()), self.run_dir, resuming=bool(config.resume),
-                              kind="evolve",
-                              occupied=bool(self.store.finished_indices()))
+        try:
+            check_stored_settings(_fixed(self.store.get_meta("evolve_config")), _fixed(config.to_dict()), self.run_dir,
+                                  resuming=bool(config.resume), kind="evolve",
+                                  occupied=bool(self.store.finished_indices()))
+        except BaseException:
+            self.close()
+            raise
         self.store.set_meta("kind", "evolve")
         self.store.set_meta("evolve_config", config.to_dict())
         self._forget_unfinished()
         if not self.store.playbooks():
-            self._keep_version(PlaybookVersion(0, None, 0, Playbook().to_json(), ""))
-            self._write_best(0)
+            self.store.add_playbook(PlaybookVersion(0, None, 0, Playbook().to_json(), ""))
+        for version in self.store.playbooks():  # the folders, again: a kill may have left one unwritten
+            self._write_version(version)
+        self._write_best(self.best().version)
 
     def run(self) -> None:
         while len(self.store.generations()) < self.config.generations and self._within_budget():
@@ -193,7 +202,7 @@ class Evolution:
         started, parent = time.perf_counter(), self.best()
         self.store.set_meta("evolve_open", {"generation": g, "first_match": self._next_index()})
         results = self._play(parent, g)
-        spent = _tokens(results, self._agent(parent).name)
+        spent = _tokens(results)
         feedback, revision, cost = self._critique(parent, results, g)
         spent = (spent[0] + cost[0], spent[1] + cost[1])
         candidate, best, event = None, parent.version, None
@@ -206,32 +215,38 @@ class Evolution:
         else:
             candidate = PlaybookVersion(max(v.version for v in self.store.playbooks()) + 1, parent.version, g,
                                         playbook.to_json(), playbook.render())
-            self._keep_version(candidate)
+            self.store.add_playbook(candidate)
+            self._write_version(candidate)
             promotion, played = self._test(candidate, parent)
             self.store.add_promotion(promotion)
-            for version in (candidate, parent):
-                tokens = _tokens(played, self._agent(version).name)
-                spent = (spent[0] + tokens[0], spent[1] + tokens[1])
+            tokens = _tokens(played)
+            spent = (spent[0] + tokens[0], spent[1] + tokens[1])
             best = candidate.version if promotion.decision == "promote" else parent.version
             self._say(f"generation {g}: v{candidate.version} {promotion.decision}d: {promotion.reason}")
         done = Generation(g, parent.version, candidate and candidate.version, best, feedback, revision,
                           spent[0], spent[1], time.perf_counter() - started, event)
-        self.store.add_generation(done)  # the generation is now whole
-        self.store.set_meta("evolve_open", None)
+        self.store.finish_generation(done)  # the generation is now whole
         if best != parent.version:
             self._write_best(best)
         return done
 
     def _play(self, parent: PlaybookVersion, g: int) -> list[MatchResult]:
         """The best version against each opponent and earlier promoted version."""
-        earlier = [v for v in self.promoted() if v.version != parent.version][-self.config.population:]
+        earlier = [v for v in self.promoted() if v.version != parent.version]
+        earlier = earlier[len(earlier) - self.config.population:] if self.config.population else []
         opponents = self.opponents + [self._agent(v) for v in reversed(earlier)]
         agent, first = self._agent(parent), self._next_index()
         plan, per = [], -(-self.config.games // len(opponents))
         for k, opponent in enumerate(opponents):
             indices = range(first + k * per, first + min((k + 1) * per, self.config.games))
             plan += rotating_plan(self.game, [agent, opponent], indices, self.config.seed)
-        return play_matches(plan, InvalidMoveRule(), on_match_end=self.store.write_match)
+        voided: dict[int, str] = {}
+        results = play_matches(plan, InvalidMoveRule(), on_match_end=self.store.write_match,
+                               on_match_void=voided.__setitem__)
+        note = void_note(voided, len(plan))  # raises when most are void: resume the run once the server is back
+        if note:
+            self._say(f"generation {g}: {note}")
+        return results
 
     def _critique(self, parent: PlaybookVersion, results: list[MatchResult], g: int) -> tuple[str, str, tuple]:
         """The critic's feedback on a sample of the games, and the reviser's new rules."""
@@ -277,20 +292,24 @@ class Evolution:
         return LLMAgent(self.base.backend, dataclasses.replace(self.base.config, playbook=version.notes),
                         name=f"v{version.version}")
 
-    def _keep_version(self, version: PlaybookVersion) -> None:
-        self.store.add_playbook(version)
+    def _write_version(self, version: PlaybookVersion) -> None:
+        """RUN_DIR/versions/vN: the version as an agent."""
         folder = self.run_dir / VERSIONS_DIR / f"v{version.version}"
         folder.mkdir(parents=True, exist_ok=True)
         _write_json(folder / PLAYBOOK_FILE, {"agent": self.config.agent, "version": version.version,
                                              "notes": version.notes, "rules": json.loads(version.rules)})
 
     def _write_best(self, version: int) -> None:
-        """RUN_DIR/best: a copy of the best version's folder, replaced whole."""
-        fresh = self.run_dir / f".{BEST_DIR}.new"
-        shutil.rmtree(fresh, ignore_errors=True)
+        """RUN_DIR/best: a copy of the best version's folder, swapped in by renames (a
+        kill between them leaves no best folder, which the next start writes again)."""
+        fresh, best, old = (self.run_dir / name for name in (f".{BEST_DIR}.new", BEST_DIR, f".{BEST_DIR}.old"))
+        for leftover in (fresh, old):
+            shutil.rmtree(leftover, ignore_errors=True)
         shutil.copytree(self.run_dir / VERSIONS_DIR / f"v{version}", fresh)
-        shutil.rmtree(self.run_dir / BEST_DIR, ignore_errors=True)
-        fresh.rename(self.run_dir / BEST_DIR)
+        if best.exists():
+            best.rename(old)
+        fresh.rename(best)
+        shutil.rmtree(old, ignore_errors=True)
 
     def _next_index(self) -> int:
         return max(self.store.finished_indices(), default=-1) + 1
@@ -354,12 +373,13 @@ def _reveal(setting: str, game) -> bool:
     return hides if setting == "auto" else setting == "yes"
 
 
-def _tokens(results: list[MatchResult], agent: str) -> tuple[int, int]:
-    """Tokens in and out of `agent`'s answers in `results`."""
+def _tokens(results: list[MatchResult]) -> tuple[int, int]:
+    """Tokens in and out of every model answer in `results` (the versions', and any
+    model reference's; other agents' answers cost none)."""
     tokens_in = tokens_out = 0
     for result in results:
         for turn in result.turns:
-            if turn.agent == agent and not turn.forced:
+            if not turn.forced:
                 c = turn.choice
                 used = critics.tokens_used(c.prompt_token_ids, c.token_ids, c.usage, c.prompt, c.completion)
                 tokens_in, tokens_out = tokens_in + used[0], tokens_out + used[1]
