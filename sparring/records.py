@@ -9,6 +9,7 @@ what happened and is never edited afterwards.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 
 import numpy as np
@@ -194,6 +195,13 @@ class PlaybookVersion:
     generation: int  # the generation that wrote it
     rules: str  # JSON list of {when, do, because, evidence} (learn.evolve.playbook)
     notes: str  # the playbook as the agent reads it
+
+    def diff_from(self, parent: "PlaybookVersion", context: int = 0) -> list[str]:
+        """The notes against the parent's as a unified diff by line, past the notes'
+        heading line and the diff's two file headers."""
+        lines = difflib.unified_diff(parent.notes.splitlines()[1:], self.notes.splitlines()[1:],
+                                     f"v{parent.version}", f"v{self.version}", lineterm="", n=context)
+        return list(lines)[2:]
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 from pathlib import Path
 from typing import Optional
@@ -15,7 +14,6 @@ from rich.text import Text
 from sparring.cli.app import app, console, match_progress
 from sparring.display import visible
 from sparring.errors import SparringError
-
 
 
 @app.command()
@@ -101,9 +99,8 @@ def show_playbook(store, version: int) -> None:
     console.print(Text(visible(v.notes) if rules else "(no rules)"))
     if v.parent is None:
         return
-    parent = versions[v.parent].notes.splitlines()[1:]  # the first line is the heading
-    diff = difflib.unified_diff(parent, v.notes.splitlines()[1:], f"v{v.parent}", f"v{v.version}", lineterm="", n=0)
-    console.print(Text("\n" + visible("\n".join(diff))))
+    diff = v.diff_from(versions[v.parent])
+    console.print(Text("\n" + visible("\n".join([f"--- v{v.parent}", f"+++ v{v.version}", *diff] if diff else []))))
     generation = next((g for g in store.generations() if g.candidate == v.version), None)
     if generation is not None:
         console.print(Text(f"\nthe critic's feedback it came from:\n{visible(generation.feedback)}"))

@@ -4,7 +4,6 @@ it (learn.evolve)."""
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
 from sparring.records import Generation, PlaybookVersion, Promotion
@@ -58,10 +57,5 @@ def playbook_diff(parent: PlaybookVersion | None, version: PlaybookVersion) -> t
     notes' first line is their heading, left out as `show --playbook` does)."""
     if parent is None:
         return ()
-    lines = list(difflib.unified_diff(parent.notes.splitlines()[1:], version.notes.splitlines()[1:],
-                                 f"v{parent.version}", f"v{version.version}", lineterm="", n=1))
-    out = []
-    for text in lines[2:]:  # past the two file headers
-        kind = {"+": "added", "-": "removed", "@": "hunk"}.get(text[:1], "context")
-        out.append((kind, text))
-    return tuple(out)
+    kinds = {"+": "added", "-": "removed", "@": "hunk"}
+    return tuple((kinds.get(text[:1], "context"), text) for text in version.diff_from(parent, context=1))

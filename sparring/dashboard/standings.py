@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sparring.arena.ratings import RATING_COLUMNS, rate, rating_rows
-from sparring.errors import SparringError
-from sparring.games.registry import make_game, split_version
+from sparring.arena.ratings import RATING_COLUMNS, rating_rows
+from sparring.eval.report import rate_run
 from sparring.records import MatchRecord, PopulationIteration, PopulationMember
 
 BOOTSTRAP = 100  # resamples for the intervals on a page (the report takes more)
@@ -28,24 +27,16 @@ class Standings:
 
 def read_standings(matches: list[MatchRecord]) -> Standings | None:
     """None where there is nothing to rate: one game, two seats, two agents at least."""
-    games = {m.game for m in matches}
-    if len(games) != 1 or any(len(m.seats) != 2 for m in matches):
-        return None
-    agents = list(dict.fromkeys(a for m in matches for a in m.seats))
-    if len(agents) < 2:
-        return None
-    try:
-        spec = make_game(split_version(next(iter(games)))[0]).spec
-        ratings = rate(matches, spec, agents, bootstrap=BOOTSTRAP, seed=0)
-    except SparringError as exc:
-        return Standings(tuple(RATING_COLUMNS), (), tuple(agents), (), note=f"ratings left out: {exc}")
-    payoff = ratings.payoff
+    ratings, notes = rate_run(matches, BOOTSTRAP)
+    if ratings is None:
+        return Standings(tuple(RATING_COLUMNS), (), (), (), note="; ".join(notes)) if notes else None
+    agents, payoff = ratings.payoff.agents, ratings.payoff
     cells = tuple(
         tuple("" if payoff.games[i, j] == 0 else f"{payoff.mean[i, j]:+.2f} ± {payoff.ci95[i, j]:.2f}"
               for j in range(len(agents)))
         for i in range(len(agents)))
     return Standings(tuple(RATING_COLUMNS), tuple(tuple(row) for row in rating_rows(ratings, best_first=True)),
-                     tuple(agents), cells, note="; ".join(ratings.notes) or None)
+                     tuple(agents), cells, note="; ".join(notes + list(ratings.notes)) or None)
 
 
 @dataclass(frozen=True)

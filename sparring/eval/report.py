@@ -21,7 +21,6 @@ RUN_DIR/report/.
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -189,6 +188,22 @@ def tournament_ratings(plan: dict, played: list[MatchRecord], agents: list[str],
         return spec, rate(played, spec, agents, bootstrap=bootstrap, seed=plan.get("seed", 0)), notes
     except SparringError as exc:
         return spec, None, notes + [f"ratings left out: {exc}"]
+
+
+def rate_run(matches: list[MatchRecord], bootstrap: int, seed: int = 0) -> tuple[Ratings | None, list[str]]:
+    """Every agent of a run rated together, where its matches are of one two-player
+    game between two agents or more (else None), and notes on what was left out."""
+    agents = list(dict.fromkeys(a for m in matches for a in m.seats))
+    if len({m.game for m in matches}) != 1 or any(len(m.seats) != 2 for m in matches) or len(agents) < 2:
+        return None, []
+    spec, spec_note = _spec(matches[0].game)
+    notes = [spec_note] if spec_note else []
+    if spec is None:
+        return None, notes
+    try:
+        return rate(matches, spec, agents, bootstrap=bootstrap, seed=seed), notes
+    except SparringError as exc:
+        return None, notes + [f"ratings left out: {exc}"]
 
 
 def _tournament_section(doc: Document, plan: dict, matches: list[MatchRecord], bootstrap: int) -> None:
@@ -361,16 +376,12 @@ def _evolution_section(doc: Document, store: RunStore, generations: list[Generat
                      num(p.llr if p else None, "+.2f"), f"{g.tokens_in:,} / {g.tokens_out:,}", f"v{g.best}"])
     doc.table(["generation", "from", "candidate", "decision", "pairs won-lost-tied", "log-likelihood ratio",
                "tokens in / out", "best after"], rows)
-    agents = list(dict.fromkeys(a for m in matches for a in m.seats))
-    spec, spec_note = _spec(matches[0].game) if matches else (None, None)
-    if spec is not None and len(agents) > 1:
+    ratings, notes = rate_run(matches, bootstrap)
+    if ratings is not None:
         doc.heading("Every version and reference rated together", 3)
-        try:
-            doc.table(list(RATING_COLUMNS), rating_rows(rate(matches, spec, agents, bootstrap=bootstrap), best_first=True))
-        except SparringError as exc:
-            doc.note(f"ratings left out: {exc}")
-    elif spec_note:
-        doc.note(spec_note)
+        doc.table(list(RATING_COLUMNS), rating_rows(ratings, best_first=True))
+    for note in notes:
+        doc.note(note)
     doc.heading("Playbook history", 3)
     versions = {v.version: v for v in store.playbooks()}
     for g in generations:
@@ -379,8 +390,7 @@ def _evolution_section(doc: Document, store: RunStore, generations: list[Generat
             continue
         v = versions[g.candidate]
         decision = promotions[g.candidate].decision if g.candidate in promotions else ""
-        diff = difflib.unified_diff(versions[v.parent].notes.splitlines()[1:], v.notes.splitlines()[1:],
-                                    f"v{v.parent}", f"v{v.version}", lineterm="", n=0)
+        diff = v.diff_from(versions[v.parent])
         doc.details(f"v{v.version} from v{v.parent} ({decision}): the diff", "\n".join(diff) or "(no change)")
         doc.details(f"v{v.version}: the critic's feedback it came from", g.feedback)
 

@@ -131,3 +131,11 @@ def check_stored_settings(stored: dict | None, settings: dict, run_dir: Path, re
         differ = sorted(k for k in stored.keys() | settings.keys() if stored.get(k) != settings.get(k))
         raise SparringError(f"cannot resume {run_dir}: it was run with other settings ({', '.join(differ)}); "
                             "repeat them (--resume takes the stored ones), or start a new run")
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Write atomically: a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    tmp.replace(path)

@@ -48,7 +48,7 @@ from sparring.arena.match import (
 )
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
-from sparring.learn.checkpoint import check_stored_settings
+from sparring.learn.checkpoint import check_stored_settings, write_json
 from sparring.learn.evolve import critic as critics
 from sparring.learn.evolve.playbook import (
     RULE_FORMAT,
@@ -296,7 +296,7 @@ class Evolution:
         """RUN_DIR/versions/vN: the version as an agent."""
         folder = self.run_dir / VERSIONS_DIR / f"v{version.version}"
         folder.mkdir(parents=True, exist_ok=True)
-        _write_json(folder / PLAYBOOK_FILE, {"agent": self.config.agent, "version": version.version,
+        write_json(folder / PLAYBOOK_FILE, {"agent": self.config.agent, "version": version.version,
                                              "notes": version.notes, "rules": json.loads(version.rules)})
 
     def _write_best(self, version: int) -> None:
@@ -384,9 +384,3 @@ def _tokens(results: list[MatchResult]) -> tuple[int, int]:
                 used = critics.tokens_used(c.prompt_token_ids, c.token_ids, c.usage, c.prompt, c.completion)
                 tokens_in, tokens_out = tokens_in + used[0], tokens_out + used[1]
     return tokens_in, tokens_out
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1))
-    tmp.replace(path)

@@ -32,7 +32,6 @@ checkpoint).
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -46,7 +45,7 @@ from sparring.agents.registry import MEMBERS_FILE, POLICY_FILE, AgentFactory
 from sparring.agents.solvers import policy_json
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
-from sparring.learn.checkpoint import check_stored_settings
+from sparring.learn.checkpoint import check_stored_settings, write_json
 from sparring.learn.population.metagame import (
     MetaGame,
     SampledMetaGame,
@@ -264,11 +263,11 @@ class Population:
             return PopulationMember(k, f"best-response-{k}", None, to_table(exact_best_response(self.game, self.mixture)))
         if self.mixture is not None:  # the behaviour policy, exact and cheap to play
             opponent = self.run_dir / MIXTURES_DIR / f"iteration-{solved.iteration}.json"
-            _write_json(opponent, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
-                                              meta_strategy=list(solved.meta_strategy)))
+            write_json(opponent, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
+                                             meta_strategy=list(solved.meta_strategy)))
         else:  # its members, one drawn per match
             opponent = self.run_dir / MIXTURES_DIR / f"iteration-{solved.iteration}"
-            _write_json(opponent / MEMBERS_FILE, self._members_spec(solved.meta_strategy))
+            write_json(opponent / MEMBERS_FILE, self._members_spec(solved.meta_strategy))
         return self._train_member(k, opponent)
 
     def _train_member(self, k: int, opponent: Path) -> PopulationMember:
@@ -330,7 +329,7 @@ class Population:
             if self.config.oracle == "exact":  # a tabular member plays from its own file, written once
                 policy = f"{MEMBERS_DIR}/member-{member.member}/policy.json"
                 if not (self.run_dir / policy).exists():
-                    _write_json(self.run_dir / policy, policy_json(member.policy, game=self.game.spec.versioned_ref))
+                    write_json(self.run_dir / policy, policy_json(member.policy, game=self.game.spec.versioned_ref))
             entries.append({"name": member.name, "checkpoint": member.checkpoint, "policy": policy, "weight": weight})
         return {"meta_strategy": list(weights), "members": entries, "model": self.config.model,
                 "agent": {"mode": "scored", "temperature": self.config.temperature, "dtype": adapter_dtype()}}
@@ -343,11 +342,11 @@ class Population:
         game the mixture's behaviour policy (`RUN_DIR/nash/policy.json`, the same
         strategy as one tabular policy) and its exploitability."""
         folder = self.run_dir / NASH_DIR
-        _write_json(folder / MEMBERS_FILE, self._members_spec(solved.meta_strategy))
+        write_json(folder / MEMBERS_FILE, self._members_spec(solved.meta_strategy))
         if self.mixture is None:
             return
-        _write_json(folder / POLICY_FILE, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
-                                                      exploitability=solved.exploitability))
+        write_json(folder / POLICY_FILE, policy_json(to_table(self.mixture), game=self.game.spec.versioned_ref,
+                                                     exploitability=solved.exploitability))
         self.store.add_exploitability(ExploitabilityEntry(
             step=solved.iteration, exploitability=solved.exploitability, nash_conv=2 * solved.exploitability,
             mode="exact", game=self.game.spec.ref, agent="nash", checkpoint=NASH_DIR))
@@ -377,11 +376,3 @@ def _exact_table(game, agent) -> dict[str, dict[int, float]]:
     from sparring.eval.exploitability import agent_policy
 
     return agent_policy(game, agent, mode="exact").table()
-
-
-def _write_json(path: Path, data: dict) -> None:
-    """Write atomically: a temporary file renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.replace(path)
