@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -107,20 +105,12 @@ def _literal_help(command) -> None:
 
 
 def default_run_dir(kind: str) -> str:
-    """Where a run goes when no --out is given: runs/<kind>-<date>-<time>-<microseconds>,
-    made here, empty and exclusively (a short random suffix where the name is taken),
-    so two runs started at once never share a directory."""
-    now = time.time()
-    name = f"{kind}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now % 1 * 1e6):06d}"
-    path = Path("runs") / name
+    """Where a run goes when no --out is given: runs/<kind>-<date>-<time>-<microseconds>
+    (`store.new_run_dir`), so two runs started at once never share a directory."""
+    from sparring.store import new_run_dir
+
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        while True:
-            try:
-                path.mkdir()
-                return str(path)
-            except FileExistsError:
-                path = Path("runs") / f"{name}-{secrets.token_hex(3)}"
+        return str(new_run_dir(Path("runs"), kind))
     except OSError as exc:
         raise SparringError(f"cannot make a run directory under {Path('runs').absolute()} ({exc.strerror or exc}): "
                             "give --out DIR in a place you can write to") from None

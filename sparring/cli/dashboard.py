@@ -19,8 +19,9 @@ def dashboard(
 ) -> None:
     """Serve a web dashboard over the runs under RUNS at http://127.0.0.1:8080: every
     run with its status, a training run's curves as they grow, match replays turn by
-    turn with the model's full text, an evolution's playbook history. It only reads
-    the runs, so it can watch them while they run."""
+    turn with the model's full text, an evolution's playbook history, and a page to
+    play an agent yourself (each match stored as a new run under RUNS/play/). It
+    never writes into an existing run, so it can watch runs while they run."""
     from sparring.dashboard.server import serve
 
     serve(runs, host=host, port=port, say=lambda text: console.print(escape(text)),

@@ -3,6 +3,7 @@
     /                                   every run under the root
     /run/<run>                          one run: its curves (live), evolution, matches
     /run/<run>/match/<i>#turn-<k>       a match replayed step by step (?turn=k works too)
+    /play, /play/<id>                   a person plays an agent; the match is stored as a run
     /api/runs, /api/run/<run>/training, /api/run/<run>/match/<i>    the same as JSON
 
 Starlette rather than FastAPI: the pages are rendered on the server and the JSON is
@@ -27,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from sparring.dashboard.charts import training_figures
 from sparring.dashboard.evolution import read_evolution
+from sparring.dashboard.play import PlayPages
 from sparring.dashboard.replay import build_replay
 from sparring.dashboard.runs import RunsRoot, StoreStamp, UnknownRun
 from sparring.dashboard.standings import read_solves, read_standings
@@ -170,7 +172,8 @@ class Dashboard:
     def not_found(self, request: Request, exc: HTTPException) -> Response:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
-        return self.page("error.html", status=exc.status_code, title="not found", message=exc.detail)
+        title = {403: "refused", 404: "not found"}.get(exc.status_code, "error")
+        return self.page("error.html", status=exc.status_code, title=title, message=exc.detail)
 
     def failed(self, request: Request, exc: Exception) -> Response:
         # Starlette raises the exception on after this answer, and uvicorn logs its traceback
@@ -180,15 +183,25 @@ class Dashboard:
         return self.page("error.html", status=500, title="error", message=message)
 
 
-def create_app(root: RunsRoot, allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]")) -> Starlette:
+def create_app(root: RunsRoot, allowed_hosts: tuple[str, ...] = ("127.0.0.1", "localhost", "[::1]"),
+               play_off: str | None = None) -> Starlette:
     """The dashboard over `root`. Only requests naming one of `allowed_hosts` are
     answered (a web page elsewhere cannot reach the dashboard by pointing a name of
-    its own at 127.0.0.1); ("*",) answers any."""
+    its own at 127.0.0.1); ("*",) answers any. `play_off` says why the play page
+    may not start matches (None: it may)."""
     from starlette.middleware import Middleware
     from starlette.middleware.trustedhost import TrustedHostMiddleware
 
     board = Dashboard(root)
+    if play_off is None and root.scope != root.base:
+        play_off = ("the dashboard shows one run: to play, point it at a directory of runs "
+                    "(the match is stored as a run of its own there)")
+    play = PlayPages(root, board.page, play_off)
     routes = [
+        Route("/play", play.form, methods=["GET"]),
+        Route("/play", play.start, methods=["POST"]),
+        Route("/play/{session}", play.match, methods=["GET"]),
+        Route("/play/{session}/move", play.move, methods=["POST"]),
         Route("/", board.runs_page),
         Route("/api/runs", board.runs_json),
         Route("/api/run/{run:path}/training", board.training_json),

@@ -72,7 +72,9 @@ def serve(directory: str | Path, host: str = "127.0.0.1", port: int = 8080,
              "unless that is what you want")
     url_host = f"[{host}]" if ":" in host else host
     allowed = ("127.0.0.1", "localhost", "[::1]", url_host) if loopback else ("*",)
-    app = create_app(root, allowed_hosts=allowed)
+    play_off = None if loopback else (f"play is off: the dashboard serves on {host}, not the loopback address, and "
+                                      "a match runs agents on this machine for whoever asks")
+    app = create_app(root, allowed_hosts=allowed, play_off=play_off)
     say(f"sparring dashboard: http://{url_host}:{bound_port}  ({len(runs)} run{'s' if len(runs) != 1 else ''} "
         f"under {root.scope}; read-only; Ctrl+C stops it)")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))

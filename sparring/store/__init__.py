@@ -11,7 +11,7 @@ The schema carries a version: an older store is migrated when opened, a newer on
 is refused with the version it has. Reading never creates tables.
 """
 
-from sparring.store.run_store import KIND_KEYS, RunStore
+from sparring.store.run_store import KIND_KEYS, RunStore, new_run_dir
 from sparring.store.schema import DB_NAME, SCHEMA_VERSION
 
-__all__ = ["DB_NAME", "KIND_KEYS", "SCHEMA_VERSION", "RunStore"]
+__all__ = ["DB_NAME", "KIND_KEYS", "SCHEMA_VERSION", "RunStore", "new_run_dir"]

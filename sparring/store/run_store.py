@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -347,6 +348,22 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def new_run_dir(parent: Path, prefix: str) -> Path:
+    """A new, empty run directory `parent/<prefix>-<date>-<time>-<microseconds>`, made
+    here and exclusively (a short random suffix where the name is taken), so two runs
+    started at once never share one. OSError where `parent` cannot hold it."""
+    now = time.time()
+    name = f"{prefix}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now % 1 * 1e6):06d}"
+    parent.mkdir(parents=True, exist_ok=True)
+    path = parent / name
+    while True:
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            path = parent / f"{name}-{secrets.token_hex(3)}"
 
 
 def _make_run_dir(path: Path) -> None:

@@ -157,3 +157,35 @@ def test_model_text_that_tries_to_run_script_is_shown_as_text(server, page, tmp_
     assert "Critic says " + IMAGE in page.text_content("#evolution")
     assert page.evaluate("() => window.pwned") is None
     page.screenshot(path=str(tmp_path / "evolution.png"), full_page=True)
+
+
+def test_a_person_plays_a_match_in_the_browser_and_it_is_stored(server, page, tmp_path):
+    """Last in this file: it adds a run under the root that the runs-page test does not expect."""
+    url, root = server
+    page.goto(url + "/play")
+    page.fill("input[name=game]", "tictactoe")
+    page.fill("input[name=opponent]", "random")
+    page.fill("input[name=seed]", "5")
+    page.screenshot(path=str(tmp_path / "play-form.png"), full_page=True)
+    page.click("#start")
+    clicked = []
+    for _ in range(10):
+        page.wait_for_selector('#play-status[data-status="your move"], #play-status[data-status="over"]', timeout=20000)
+        if page.get_attribute("#play-status", "data-status") == "over":
+            break
+        if not clicked:
+            page.screenshot(path=str(tmp_path / "play-move.png"), full_page=True)
+        button = page.locator("button.move").first
+        clicked.append(int(button.get_attribute("value")))
+        button.click()
+    page.screenshot(path=str(tmp_path / "play-over.png"), full_page=True)
+    replay = page.get_attribute("#replay", "href")
+    run_dir = root / replay.split("/run/")[1].rsplit("/match/", 1)[0]
+    store = RunStore(run_dir, read_only=True)
+    try:
+        human = [t.action for t in store.turns(0) if t.agent == "human"]
+    finally:
+        store.close()
+    assert human == clicked and clicked
+    page.click("#replay")
+    assert page.locator("section.turn h2", has_text="(human)").count() == len(clicked)
