@@ -31,7 +31,7 @@ from sparring.dashboard.evolution import read_evolution
 from sparring.dashboard.play import PlayPages
 from sparring.dashboard.replay import build_replay
 from sparring.dashboard.runs import RunsRoot, StoreStamp, UnknownRun
-from sparring.dashboard.standings import read_solves, read_standings
+from sparring.dashboard.standings import read_metagame, read_solves, read_standings
 from sparring.dashboard.summary import RunSummary, Summaries, reading, unreadable
 from sparring.dashboard.templating import STATIC, environment
 from sparring.store import KIND_KEYS
@@ -101,6 +101,7 @@ class Dashboard:
         pages = max(1, math.ceil(len(indices) / MATCHES_PER_PAGE))
         page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
         shown = indices[(page - 1) * MATCHES_PER_PAGE: page * MATCHES_PER_PAGE]
+        members = store.members()
         training = kind in TRAINING_KINDS or bool(store.train_steps() or store.train_evals() or store.exploitability())
         return {
             "config": store.get_meta(CONFIG_KEYS.get(kind, "config")) if kind else None,
@@ -109,7 +110,8 @@ class Dashboard:
             "training": training,
             "evolution": read_evolution(store) if kind == "evolve" else None,
             "standings": read_standings(store.matches()) if indices else None,
-            "solves": read_solves(store.members(), store.population_iterations()),
+            "solves": read_solves(members, store.population_iterations()),
+            "metagame": read_metagame(members, store.metagame(), store.metagame_half_widths()),
         }
 
     def replay_page(self, request: Request) -> HTMLResponse:
