@@ -47,7 +47,7 @@ def v1_run(path):
 def test_a_version_1_store_is_migrated_with_everything_kept(tmp_path):
     v1_run(tmp_path)
     store = RunStore(tmp_path)
-    assert store.get_meta("schema") == SCHEMA_VERSION == 5
+    assert store.get_meta("schema") == SCHEMA_VERSION == 6
     [match] = store.matches()
     assert (match.index, match.seats, match.returns, match.invalid) == (0, ("a", "b"), (1.0, -1.0), (1, 0))
     rejected, played = store.turns(0)
@@ -66,7 +66,7 @@ def test_a_version_1_store_is_migrated_with_everything_kept(tmp_path):
     store.write_match(dataclasses.replace(next(store.results()), index=1))  # the migrated table takes new turns
     assert [len(store.turns(i)) for i in (0, 1)] == [2, 2]
     store.close()
-    assert RunStore(tmp_path).get_meta("schema") == 5  # opening again migrates nothing
+    assert RunStore(tmp_path).get_meta("schema") == 6  # opening again migrates nothing
 
 
 # Version 2's population tables, as its store.py created them.
@@ -89,7 +89,7 @@ def test_a_version_2_population_is_migrated_with_everything_kept(tmp_path):
     db.executescript(V2_POPULATION)
     db.close()
     store = RunStore(tmp_path)
-    assert store.get_meta("schema") == 5
+    assert store.get_meta("schema") == 6
     [member] = store.members()
     assert (member.name, member.policy) == ("uniform", {"0": {0: 0.5, 1: 0.5}})
     assert store.metagame() == {(0, 0): 0.0} and store.metagame_half_widths() == {}

@@ -43,6 +43,7 @@ class Sample:
     outcome: float = 0.0  # the player's return by the game's own result (a forfeit: a loss, not the penalty)
     options: tuple[tuple[int, ...], ...] = ()  # scored: each legal answer's tokens
     chosen: int = -1  # scored: the index of the played answer in `options`
+    turn: tuple[int, int] = (-1, -1)  # (match index, the turn's place in the match): where the store keeps it
 
 
 def samples_from(results: list[MatchResult], policy_name: str) -> list[Sample]:
@@ -52,7 +53,7 @@ def samples_from(results: list[MatchResult], policy_name: str) -> list[Sample]:
     samples = []
     for result in results:
         game = split_version(result.game)[0]
-        for turn in result.turns:
+        for seq, turn in enumerate(result.turns):
             choice = turn.choice
             if turn.agent != policy_name or turn.forced or not choice.token_ids:
                 continue
@@ -60,7 +61,7 @@ def samples_from(results: list[MatchResult], policy_name: str) -> list[Sample]:
                 prompt_ids=choice.prompt_token_ids, completion_ids=choice.token_ids,
                 behaviour_logprobs=choice.logprobs, temperature=choice.sampling.temperature,
                 role=(game, turn.seat), reward=float(result.returns[turn.seat]), valid=turn.valid,
-                outcome=float(result.scored_returns[turn.seat]),
+                outcome=float(result.scored_returns[turn.seat]), turn=(result.index, seq),
             )
             if choice.sampling.mode == "scored":
                 actions = list(choice.option_token_ids)

@@ -184,6 +184,8 @@ class Trainer:
             self.magnet = self._trainable_weights()  # the policy that played this step's games
         update = self.update(kept, len(samples))
         self.step += 1
+        if config.store_turns:  # the replay shows what each turn was taught
+            self.store.write_turn_signals(self.step, [(*s.turn, s.reward, s.advantage) for s in samples])
         self.backend.weights_version = checkpoint_name(self.step)
         t2 = time.perf_counter()
         return self._step_metrics(results, samples, kept, update, t1 - t0, t2 - t1)

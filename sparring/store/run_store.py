@@ -230,6 +230,19 @@ class RunStore:
         """Each logged step's metrics, in step order."""
         return [json.loads(r[0]) for r in self.db.execute("SELECT metrics FROM train_steps ORDER BY step")]
 
+    def write_turn_signals(self, step: int, signals: list[tuple[int, int, float, float]]) -> None:
+        """What training step `step` learned from each turn: (match index, the turn's
+        place in its match, reward, advantage)."""
+        with self.db:
+            self.db.executemany("INSERT OR REPLACE INTO turn_signals VALUES (?, ?, ?, ?, ?)",
+                                [(m, seq, step, reward, advantage) for m, seq, reward, advantage in signals])
+
+    def turn_signals(self, match_index: int) -> dict[int, tuple[int, float, float]]:
+        """A match's trained turns: its place in the match -> (step, reward, advantage)."""
+        rows = self.db.execute("SELECT seq, step, reward, advantage FROM turn_signals WHERE match_idx = ?",
+                               (match_index,))
+        return {seq: (step, reward, advantage) for seq, step, reward, advantage in rows}
+
     def write_train_eval(self, step: int, opponent: str, metrics: dict[str, Any]) -> None:
         with self.db:
             self.db.execute("INSERT OR REPLACE INTO train_evals VALUES (?, ?, ?)", (step, opponent, json.dumps(metrics)))
@@ -258,7 +271,8 @@ class RunStore:
         """Forget what a training run logged after its checkpoint at `step` (whose
         next match index is `next_match`): a resumed run plays and logs it again."""
         with self.db:
-            self.db.execute("DELETE FROM turns WHERE match_idx >= ?", (next_match,))
+            for table in ("turn_signals", "turns"):
+                self.db.execute(f"DELETE FROM {table} WHERE match_idx >= ?", (next_match,))
             self.db.execute("DELETE FROM matches WHERE idx >= ?", (next_match,))
             for table in ("train_steps", "train_evals", "exploitability"):
                 self.db.execute(f"DELETE FROM {table} WHERE step > ?", (step,))

@@ -9,7 +9,7 @@ import sqlite3
 from sparring.records import ExploitabilityEntry
 
 DB_NAME = "run.sqlite"
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -52,6 +52,14 @@ CREATE TABLE IF NOT EXISTS turns (
     message TEXT,
     batch_s REAL,                     -- measured wall time of the agent call that answered (NULL: not timed)
     batch_size INTEGER,               -- decisions that call answered together, all with this batch_s
+    PRIMARY KEY (match_idx, seq)
+);
+CREATE TABLE IF NOT EXISTS turn_signals (
+    match_idx INTEGER NOT NULL,
+    seq INTEGER NOT NULL,             -- the turn (turns.seq) a training step learned from
+    step INTEGER NOT NULL,            -- that step
+    reward REAL NOT NULL,             -- the return it was given (a forfeit: the shaping penalty)
+    advantage REAL NOT NULL,
     PRIMARY KEY (match_idx, seq)
 );
 CREATE TABLE IF NOT EXISTS train_steps (
@@ -198,8 +206,13 @@ def _migrate_4_to_5(db: sqlite3.Connection) -> None:
     create_tables(db)
 
 
+def _migrate_5_to_6(db: sqlite3.Connection) -> None:
+    """Version 6: the reward and advantage each trained turn received (a new table)."""
+    create_tables(db)
+
+
 # version -> the step that brings a store of that version to the next
-MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5}
+MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4, 4: _migrate_4_to_5, 5: _migrate_5_to_6}
 
 
 def insert_exploitability(db: sqlite3.Connection, e: ExploitabilityEntry) -> None:

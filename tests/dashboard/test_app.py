@@ -255,3 +255,37 @@ def test_a_run_of_several_agents_shows_their_ratings_and_payoff_matrix(tmp_path)
     assert "always_bet" in rows[0]  # best first
     payoff = ratings.split("Payoff matrix")[1]
     assert "+1.00 ± 0.00" in payoff and "-1.00 ± 0.00" in payoff
+    # the heat map holds the same matrix: always_bet's +1 against always_pass, the
+    # diagonal unplayed, and white at zero
+    block = ratings.split('data-chart="heatmap-payoff">')[1].split("</script>")[0]
+    heat = json.loads(block)["data"][0]
+    agents = heat["y"]
+    assert heat["zmid"] == 0 and heat["x"] == agents
+    bet, passer = agents.index("always_bet"), agents.index("always_pass")
+    assert heat["z"][bet][passer] == 1.0 and heat["z"][passer][bet] == -1.0 and heat["z"][bet][bet] is None
+    assert heat["text"][bet][passer] == "+1.00 ± 0.00"
+
+
+def test_a_population_shows_its_meta_game_as_a_heat_map(tmp_path):
+    """Two tabular members whose meta-game entries are Kuhn's always-bet against
+    always-pass (+1 / -1) and zero on the diagonal, as a population run stores them."""
+    from starlette.testclient import TestClient
+
+    from sparring.dashboard.app import create_app
+    from sparring.dashboard.runs import RunsRoot
+    from sparring.records import PopulationIteration, PopulationMember
+    from sparring.store import RunStore
+
+    store = RunStore(tmp_path / "p", create=True)
+    store.set_meta("population_config", {"iterations": 1})
+    store.add_member(PopulationMember(0, "bet<i>", None, {"0": {1: 1.0}}), {(0, 0): 0.0})
+    store.add_member(PopulationMember(1, "pass", None, {"0": {0: 1.0}}), {(1, 0): -1.0, (0, 1): 1.0, (1, 1): 0.0},
+                     {(1, 0): 0.1, (0, 1): 0.1})
+    store.add_population_iteration(PopulationIteration(1, (1.0, 0.0), 0.5, 1.0))
+    store.close()
+    page = TestClient(create_app(RunsRoot.at(tmp_path)), base_url="http://127.0.0.1").get("/run/p").text
+    assert '<script src="/static/heatmaps.js" defer></script>' in page
+    heat = json.loads(page.split('data-chart="heatmap-metagame">')[1].split("</script>")[0])["data"][0]
+    assert heat["y"] == ["bet&lt;i&gt;", "pass"] and heat["z"] == [[0.0, 1.0], [-1.0, 0.0]]
+    assert heat["text"][1][0] == "-1.00 ± 0.10"
+    assert "<i>" not in page

@@ -13,6 +13,7 @@ from sparring.learn.config import TrainConfig
 from sparring.learn.loss import completion_logprobs
 from sparring.learn.rollout import Sample
 from sparring.learn.trainer import Trainer, measurable_game, train
+from sparring.store import RunStore
 
 TINY = dict(games_per_step=4, max_tokens=4, micro_batch=4, eval_every=0, dtype="float32")
 
@@ -99,6 +100,26 @@ def test_resume_equals_uninterrupted(tiny_model_dir, tmp_path):
     assert wa.keys() == wb.keys() and all(torch.allclose(wa[k], wb[k], atol=1e-6) for k in wa)
     steps, _ = read_train_log(resumed)
     assert [s["step"] for s in steps] == [1, 2]
+
+
+def test_each_trained_turn_stores_its_reward_and_leave_one_out_advantage(tiny_model_dir, tmp_path):
+    run = train(_config(tiny_model_dir, tmp_path, steps=1, estimator="rloo", games_per_step=6))
+    store = RunStore(run, read_only=True)
+    trained = {}  # (match, place) -> (seat, the training return: a forfeit's shaping, -1 and 0, else the game's)
+    for match in store.results():
+        for seq, turn in enumerate(match.turns):
+            if turn.agent == "policy" and not turn.forced and turn.choice.token_ids:
+                shaped = match.returns[turn.seat] if match.forfeit_by is None else (
+                    -1.0 if match.forfeit_by == turn.seat else 0.0)
+                trained[match.index, seq] = (turn.seat, shaped)
+    signals = {(m, seq): v for m in store.finished_indices() for seq, v in store.turn_signals(m).items()}
+    store.close()
+    assert signals.keys() == trained.keys() and len(signals) > 4
+    for key, (step, reward, advantage) in signals.items():
+        seat, expected = trained[key]
+        others = [r for k, (s, r) in trained.items() if s == seat and k != key]  # one game: a role is a seat
+        assert (step, reward) == (1, expected)
+        assert advantage == pytest.approx(expected - sum(others) / len(others))
 
 
 def test_config_refusals(tiny_model_dir, tmp_path):
