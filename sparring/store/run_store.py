@@ -73,8 +73,14 @@ class RunStore:
             raise SparringError(f"{path} is not a sparring run store ({exc})") from None
 
     def _open_read_only(self, path: Path) -> None:
+        """With no write-ahead log beside the store, no writer has it open (the last
+        one to close removes the log), so it is read as an immutable file: SQLite
+        would otherwise make its -wal and -shm files in the run directory for this
+        reader. With a log, a writer may be at work: read through it, as usual."""
+        immutable = not path.with_name(DB_NAME + "-wal").exists()
         try:
-            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+            self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}",
+                                      uri=True)
             tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             version = (self.get_meta("schema") or 1) if "meta" in tables else None
         except sqlite3.DatabaseError as exc:

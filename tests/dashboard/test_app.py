@@ -84,8 +84,8 @@ def test_links_out_of_the_root_are_not_listed(client, runs_root):
 
 
 def test_reading_never_changes_a_store(client, runs_root):
-    """Every page of every run leaves each store's file as it was. (SQLite makes its
-    shared-memory files beside a WAL-mode store for any reader: those are allowed.)"""
+    """Every page of every run leaves each store's file as it was, and adds no file
+    to the runs (no write-ahead log or shared memory for a store nobody writes)."""
     stores = sorted(runs_root.rglob("run.sqlite"))
     before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in stores if not p.is_symlink()}
     files_before = {p for p in runs_root.rglob("*")}
@@ -96,8 +96,8 @@ def test_reading_never_changes_a_store(client, runs_root):
     client.get("/")
     after = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in before}
     assert after == before
-    new = {p.name for p in set(runs_root.rglob("*")) - files_before}
-    assert new <= {"run.sqlite-wal", "run.sqlite-shm"}
+    assert set(runs_root.rglob("*")) == files_before
+    assert not list(runs_root.rglob("run.sqlite-*"))  # every writer closed: nothing beside the stores
 
 
 def test_the_training_json_holds_every_curve_with_its_points(client):
