@@ -121,3 +121,16 @@ def test_an_unfinished_generation_is_forgotten_whole_and_finished_ones_kept(tmp_
     assert store.finished_indices() == set(range(6)) and store.turns(6) == []
     assert game.spec.ref in store.matches()[0].game
     store.close()
+
+
+def test_the_match_overview_agrees_with_the_matches(tmp_path):
+    store = RunStore(tmp_path, create=True)
+    assert store.match_overview() == (0, (), ())
+    kuhn, ttt = make_game("kuhn_poker"), make_game("tictactoe")
+    a, b, c = RandomAgent("a"), RandomAgent("b"), RandomAgent("c")
+    for plan in (rotating_plan(ttt, [b, c], range(3), 0), rotating_plan(kuhn, [a, b], range(3, 6), 0)):
+        play_matches(plan, on_match_end=store.write_match)
+    matches = store.matches()
+    assert store.match_overview() == (len(matches), tuple(dict.fromkeys(m.game for m in matches)),
+                                      tuple(dict.fromkeys(x for m in matches for x in m.seats)))
+    assert store.match_overview()[1:] == (("tictactoe@1", "kuhn_poker@1"), ("b", "c", "a"))

@@ -32,7 +32,13 @@ from sparring.dashboard.play import PlayPages
 from sparring.dashboard.replay import build_replay
 from sparring.dashboard.runs import RunsRoot, StoreStamp, UnknownRun
 from sparring.dashboard.standings import read_metagame, read_solves, read_standings
-from sparring.dashboard.summary import RunSummary, Summaries, reading, unreadable
+from sparring.dashboard.summary import (
+    KeptUntilChanged,
+    RunSummary,
+    Summaries,
+    reading,
+    unreadable,
+)
 from sparring.dashboard.templating import STATIC, environment
 from sparring.store import KIND_KEYS
 
@@ -63,6 +69,7 @@ class Dashboard:
     def __init__(self, root: RunsRoot):
         self.root = root
         self.summaries = Summaries()
+        self.standings = KeptUntilChanged()  # ratings take seconds over thousands of matches
         self.templates = environment()
 
     def page(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
@@ -109,7 +116,8 @@ class Dashboard:
             "matches": [store.match(i) for i in shown], "page": page, "pages": pages, "total": len(indices),
             "training": training,
             "evolution": read_evolution(store) if kind == "evolve" else None,
-            "standings": read_standings(store.matches()) if indices else None,
+            "standings": self.standings.get(store.dir, StoreStamp.of(store.dir), lambda: read_standings(store.matches()))
+            if indices else None,
             "solves": read_solves(members, store.population_iterations()),
             "metagame": read_metagame(members, store.metagame(), store.metagame_half_widths()),
         }

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 from sparring.dashboard.runs import StoreStamp, disk_usage
 from sparring.errors import SparringError
-from sparring.records import MatchRecord
 from sparring.store import RunStore
 
+T = TypeVar("T")
 RECENT_S = 60.0  # a store written within this long belongs to a running run
 
 
@@ -77,7 +78,7 @@ def read_summary(name: str, run_dir: Path, stamp: StoreStamp) -> RunSummary:
     try:
         with reading(run_dir) as store:
             kind = store.kind()
-            matches = store.matches()
+            matches, games, agents = store.match_overview()
             done, planned, unit = work_done(store, kind, matches)
     # Broad on purpose: a damaged store raises the database driver's own errors, and
     # only the store may import the driver; whatever it is, the row says it.
@@ -85,12 +86,11 @@ def read_summary(name: str, run_dir: Path, stamp: StoreStamp) -> RunSummary:
         return RunSummary(name, None, (), (), 0, None, None, "", disk_usage(run_dir), stamp.modified,
                           error=unreadable(run_dir, exc))
     return RunSummary(
-        name=name, kind=kind, games=tuple(dict.fromkeys(m.game for m in matches)),
-        agents=tuple(dict.fromkeys(a for m in matches for a in m.seats)), matches=len(matches),
+        name=name, kind=kind, games=games, agents=agents, matches=matches,
         done=done, planned=planned, unit=unit, size=disk_usage(run_dir), modified=stamp.modified)
 
 
-def work_done(store: RunStore, kind: str | None, matches: list[MatchRecord]) -> tuple[int | None, int | None, str]:
+def work_done(store: RunStore, kind: str | None, matches: int) -> tuple[int | None, int | None, str]:
     """(done, planned, unit) of the run's own plan, from its stored settings: a
     training run's steps, an evolution's generations, a play run's matches..."""
     if kind == "train":
@@ -111,10 +111,10 @@ def work_done(store: RunStore, kind: str | None, matches: list[MatchRecord]) -> 
         from sparring.arena.tournament import planned_matches
 
         plan = store.get_meta("tournament")
-        return len(matches), planned_matches(plan) if isinstance(plan, dict) else None, "matches"
+        return matches, planned_matches(plan) if isinstance(plan, dict) else None, "matches"
     if kind == "play":
-        return len(matches), _setting(store, "config", "games"), "matches"
-    return (len(matches), None, "matches") if matches else (None, None, "")
+        return matches, _setting(store, "config", "games"), "matches"
+    return (matches, None, "matches") if matches else (None, None, "")
 
 
 def _setting(store: RunStore, key: str, field: str) -> int | None:
@@ -127,19 +127,30 @@ class Summaries:
     """Summaries kept per run until its store's stamp changes."""
 
     def __init__(self):
-        self._kept: dict[Path, tuple[StoreStamp, RunSummary]] = {}
-        self._lock = threading.Lock()
+        self.kept = KeptUntilChanged()
 
     def of(self, name: str, run_dir: Path) -> RunSummary:
         try:
             stamp = StoreStamp.of(run_dir)
         except OSError as exc:  # removed since the root was walked
             return RunSummary(name, None, (), (), 0, None, None, "", 0, 0.0, error=f"{run_dir}: {exc.strerror}")
+        return self.kept.get(run_dir, stamp, lambda: read_summary(name, run_dir, stamp))
+
+
+class KeptUntilChanged:
+    """What was read from a run's store, kept until the store's stamp changes: a
+    finished run is read once, not at every visit."""
+
+    def __init__(self):
+        self._kept: dict[Path, tuple[StoreStamp, Any]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, run_dir: Path, stamp: StoreStamp, read: Callable[[], T]) -> T:
         with self._lock:
             kept = self._kept.get(run_dir)
         if kept is not None and kept[0] == stamp:
             return kept[1]
-        summary = read_summary(name, run_dir, stamp)
+        value = read()
         with self._lock:
-            self._kept[run_dir] = (stamp, summary)
-        return summary
+            self._kept[run_dir] = (stamp, value)
+        return value

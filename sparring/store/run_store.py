@@ -200,6 +200,15 @@ class RunStore:
         rows = self.db.execute(f"SELECT {MATCH_COLUMNS} FROM matches ORDER BY idx").fetchall()
         return [_match_record(r) for r in rows]
 
+    def match_overview(self) -> tuple[int, tuple[str, ...], tuple[str, ...]]:
+        """(matches, games, agents) of the run, games and agents in order of first
+        appearance, without reading every match (a page lists many runs)."""
+        count = self.db.execute("SELECT COUNT(*) FROM matches").fetchone()[0]
+        games = [g for g, _ in self.db.execute("SELECT game, MIN(idx) AS first FROM matches GROUP BY game ORDER BY first")]
+        seatings = self.db.execute("SELECT seats, MIN(idx) AS first FROM matches GROUP BY seats ORDER BY first")
+        agents = dict.fromkeys(a for seats, _ in seatings for a in json.loads(seats))
+        return count, tuple(games), tuple(agents)
+
     def match(self, index: int) -> MatchRecord | None:
         row = self.db.execute(f"SELECT {MATCH_COLUMNS} FROM matches WHERE idx = ?", (index,)).fetchone()
         return None if row is None else _match_record(row)

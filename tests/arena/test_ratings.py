@@ -19,8 +19,11 @@ from sparring.arena.ratings import (
     maxent_nash,
     nash_averaging,
     openskill_ratings,
+    pairing_returns,
     rate,
+    resampled_payoff,
 )
+from sparring.arena.results import payoff_matrix
 from sparring.arena.tournament import run_tournament
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
@@ -300,3 +303,23 @@ def test_nash_averaging_and_alpha_rank_carry_bootstrap_intervals():
     for view, interval in ((ratings.nash.ratings, ratings.nash_interval), (ratings.alpha_rank, ratings.alpha_rank_interval)):
         assert (interval[:, 0] <= view + 1e-9).all() and (view <= interval[:, 1] + 1e-9).all()
     assert rate(history, spec, bootstrap=0).alpha_rank_interval is None
+
+
+def test_a_bootstrap_sample_s_payoff_is_the_payoff_matrix_of_those_matches():
+    """The bootstrap resamples each pairing's returns without rebuilding the payoff
+    matrix: its means must be `payoff_matrix`'s for the same drawn matches, an agent
+    playing itself (both seats pooled) and an agent left out of the names included."""
+    history = games("a", "b", 5, 3, draws=2) + games("a", "c", 4, 4, start=10) + games("b", "c", 1, 6, start=18) \
+        + [match(30 + k, ("a", "a"), (1, -1) if k % 2 else (-1, 1)) for k in range(3)] + games("a", "z", 3, 0, start=40)
+    names = ["c", "a", "b"]
+    pairings = pairing_returns(history, names)
+    rng = np.random.default_rng(7)
+    for _ in range(5):
+        picks = [rng.integers(0, len(r), len(r)) for _, _, r in pairings]
+        drawn = []
+        for (i, j, _), pick in zip(pairings, picks):
+            group = [m for m in history if sorted(names.index(x) for x in m.seats if x in names) == [i, j]
+                     and all(x in names for x in m.seats)]
+            drawn += [group[k] for k in pick]
+        expected = payoff_matrix(drawn, names).mean
+        np.testing.assert_allclose(resampled_payoff(pairings, 3, picks), expected, atol=1e-12)
