@@ -152,3 +152,26 @@ def test_a_migration_killed_half_way_changes_nothing(tmp_path, monkeypatch):
     assert [t.choice.completion for t in store.turns(0)] == ["Answer: fold", "Answer: bet"]
     assert store.db.execute("SELECT latency_share_s FROM turns").fetchall() == [(0.2,), (0.2,)]
     store.close()
+
+
+def test_damage_deep_in_a_store_is_a_clear_error_wherever_a_read_meets_it(tmp_path):
+    """Page 1 (the schema) intact, pages in the middle overwritten: the store opens,
+    and the read that meets the damage says which file and that it is damaged."""
+    from sparring.agents.scripted import RandomAgent
+    from sparring.arena.match import play_matches, rotating_plan
+    from sparring.games.registry import make_game
+
+    store = RunStore(tmp_path, create=True)
+    plan = rotating_plan(make_game("tictactoe"), [RandomAgent("a"), RandomAgent("b")], range(300), 0)
+    play_matches(plan, on_match_end=store.write_match)
+    store.close()
+    path = tmp_path / DB_NAME
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2 // 4096 * 4096
+    data[middle:middle + 8 * 4096] = b"\xa5" * (8 * 4096)
+    path.write_bytes(bytes(data))
+    reader = RunStore(tmp_path, read_only=True)
+    with pytest.raises(SparringError, match=f"{DB_NAME} cannot be read .*damaged or half-written"):
+        for index in range(300):
+            reader.turns(index)
+    reader.close()

@@ -32,14 +32,9 @@ from sparring.dashboard.play import PlayPages
 from sparring.dashboard.replay import build_replay
 from sparring.dashboard.runs import RunsRoot, StoreStamp, UnknownRun
 from sparring.dashboard.standings import read_metagame, read_solves, read_standings
-from sparring.dashboard.summary import (
-    KeptUntilChanged,
-    RunSummary,
-    Summaries,
-    reading,
-    unreadable,
-)
+from sparring.dashboard.summary import KeptUntilChanged, RunSummary, Summaries, reading
 from sparring.dashboard.templating import STATIC, environment
+from sparring.errors import SparringError
 from sparring.store import KIND_KEYS
 
 CONFIG_KEYS = {kind: key for key, kind in KIND_KEYS.items()}  # kind -> the meta key of its settings
@@ -98,8 +93,8 @@ class Dashboard:
             try:
                 with reading(run_dir) as store:
                     values.update(self._run_sections(store, summary, request))
-            except Exception as exc:  # a damaged store: say so on the page (see summary.read_summary)
-                values["error"] = unreadable(run_dir, exc)
+            except SparringError as exc:  # a damaged store, or one of another schema: say so on the page
+                values["error"] = str(exc)
         return self.page("run.html", status=200, **values)
 
     def _run_sections(self, store, summary: RunSummary, request: Request) -> dict[str, Any]:
@@ -134,8 +129,8 @@ class Dashboard:
                 indices = sorted(store.finished_indices())
         except HTTPException:
             raise
-        except Exception as exc:  # a damaged store: say so on the page (see summary.read_summary)
-            return self.page("error.html", status=500, title=name, message=unreadable(run_dir, exc))
+        except SparringError as exc:  # a damaged store, or one of another schema: say so on the page
+            return self.page("error.html", status=500, title=name, message=str(exc))
         position = indices.index(index)
         replay = build_replay(match, turns)
         selected = min(max(1, _int(request.query_params.get("turn"), 1)), len(replay.steps) + 1)
@@ -160,8 +155,8 @@ class Dashboard:
         try:
             with reading(run_dir) as store:
                 figures = training_figures(store.train_steps(), store.train_evals(), store.exploitability())
-        except Exception as exc:  # a damaged store: say so (see summary.read_summary)
-            return JSONResponse({"error": unreadable(run_dir, exc)}, status_code=500)
+        except SparringError as exc:  # a damaged store, or one of another schema: say so
+            return JSONResponse({"error": str(exc)}, status_code=500)
         body = {**_summary_json(summary), "figures": figures}
         return JSONResponse(body, headers={"etag": etag, "cache-control": "no-cache"})
 

@@ -30,14 +30,6 @@ def reading(run_dir: Path) -> Iterator[RunStore]:
         store.close()
 
 
-def unreadable(run_dir: Path, exc: Exception) -> str:
-    """What a page says of a store it cannot read: the store's own words when it
-    says why (another schema version, not a store), else the database's error."""
-    if isinstance(exc, SparringError):
-        return str(exc)
-    return f"{run_dir} cannot be read ({type(exc).__name__}: {exc}): it may be damaged or half-written"
-
-
 @dataclass(frozen=True)
 class RunSummary:
     """One row of the runs page."""
@@ -80,11 +72,9 @@ def read_summary(name: str, run_dir: Path, stamp: StoreStamp) -> RunSummary:
             kind = store.kind()
             matches, games, agents = store.match_overview()
             done, planned, unit = work_done(store, kind, matches)
-    # Broad on purpose: a damaged store raises the database driver's own errors, and
-    # only the store may import the driver; whatever it is, the row says it.
-    except Exception as exc:
+    except SparringError as exc:  # a damaged store, or one of another schema: the row says why
         return RunSummary(name, None, (), (), 0, None, None, "", disk_usage(run_dir), stamp.modified,
-                          error=unreadable(run_dir, exc))
+                          error=str(exc))
     return RunSummary(
         name=name, kind=kind, games=games, agents=agents, matches=matches,
         done=done, planned=planned, unit=unit, size=disk_usage(run_dir), modified=stamp.modified)

@@ -80,7 +80,8 @@ class RunStore:
         immutable = not path.with_name(DB_NAME + "-wal").exists()
         try:
             self.db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro{'&immutable=1' if immutable else ''}",
-                                      uri=True)
+                                      uri=True, factory=_ReadingConnection)
+            self.db.path = path
             tables = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             version = (self.get_meta("schema") or 1) if "meta" in tables else None
         except sqlite3.DatabaseError as exc:
@@ -377,6 +378,44 @@ class RunStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+class DamagedStore(SparringError):
+    """A store that opened but cannot be read (a damaged or half-copied file)."""
+
+
+class _ReadingConnection(sqlite3.Connection):
+    """A read-only store's connection: a file the database finds malformed, wherever
+    a read meets it (a damaged page may lie deep in the file), is a DamagedStore
+    naming the file."""
+
+    path: Path
+
+    def execute(self, sql: str, parameters=()) -> sqlite3.Cursor:
+        return self.cursor(_ReadingCursor).execute(sql, parameters)
+
+
+class _ReadingCursor(sqlite3.Cursor):
+    def _guarded(self, read, *args):
+        try:
+            return read(*args)
+        except sqlite3.DatabaseError as exc:
+            if type(exc) is not sqlite3.DatabaseError:  # its subclasses: a locked file, a write refused...
+                raise
+            raise DamagedStore(f"{self.connection.path} cannot be read ({exc}): it may be damaged or "
+                               "half-written") from None
+
+    def execute(self, sql: str, parameters=()) -> sqlite3.Cursor:
+        return self._guarded(super().execute, sql, parameters)
+
+    def fetchone(self):
+        return self._guarded(super().fetchone)
+
+    def fetchall(self) -> list:
+        return self._guarded(super().fetchall)
+
+    def __next__(self):
+        return self._guarded(super().__next__)
 
 
 def new_run_dir(parent: Path, prefix: str) -> Path:
