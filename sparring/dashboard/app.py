@@ -28,6 +28,7 @@ from starlette.staticfiles import StaticFiles
 
 from sparring.dashboard.charts import training_figures
 from sparring.dashboard.evolution import read_evolution
+from sparring.dashboard.matchlist import SHOWS, MatchFilter, match_page
 from sparring.dashboard.play import PlayPages
 from sparring.dashboard.replay import build_replay
 from sparring.dashboard.runs import RunsRoot, StoreStamp, UnknownRun
@@ -39,7 +40,6 @@ from sparring.store import KIND_KEYS
 
 CONFIG_KEYS = {kind: key for key, kind in KIND_KEYS.items()}  # kind -> the meta key of its settings
 TRAINING_KINDS = {"train", "mirror", "population"}
-MATCHES_PER_PAGE = 100
 # The page's own scripts and styles only: no inline script, no other origin. Plotly
 # adds <style> elements as it draws, hence the inline styles.
 SECURITY_HEADERS = [
@@ -99,20 +99,17 @@ class Dashboard:
 
     def _run_sections(self, store, summary: RunSummary, request: Request) -> dict[str, Any]:
         kind = summary.kind
-        indices = sorted(store.finished_indices())
-        pages = max(1, math.ceil(len(indices) / MATCHES_PER_PAGE))
-        page = min(max(1, _int(request.query_params.get("page"), 1)), pages)
-        shown = indices[(page - 1) * MATCHES_PER_PAGE: page * MATCHES_PER_PAGE]
+        matches = match_page(store, MatchFilter.of(request.query_params), _int(request.query_params.get("page"), 1))
         members = store.members()
         training = kind in TRAINING_KINDS or bool(store.train_steps() or store.train_evals() or store.exploitability())
         return {
             "config": store.get_meta(CONFIG_KEYS.get(kind, "config")) if kind else None,
             "created": store.get_meta("created_at"),
-            "matches": [store.match(i) for i in shown], "page": page, "pages": pages, "total": len(indices),
+            "matches": matches, "shows": SHOWS,
             "training": training,
             "evolution": read_evolution(store) if kind == "evolve" else None,
             "standings": self.standings.get(store.dir, StoreStamp.of(store.dir), lambda: read_standings(store.matches()))
-            if indices else None,
+            if matches.stored else None,
             "solves": read_solves(members, store.population_iterations()),
             "metagame": read_metagame(members, store.metagame(), store.metagame_half_widths()),
         }

@@ -289,3 +289,30 @@ def test_a_population_shows_its_meta_game_as_a_heat_map(tmp_path):
     assert heat["y"] == ["bet&lt;i&gt;", "pass"] and heat["z"] == [[0.0, 1.0], [-1.0, 0.0]]
     assert heat["text"][1][0] == "-1.00 ± 0.10"
     assert "<i>" not in page
+
+
+def test_the_match_list_filters_by_agent_and_outcome(client, runs_root):
+    import re
+
+    from sparring.arena.results import outcome
+    from sparring.store import RunStore
+
+    store = RunStore(runs_root / "play/kuhn", read_only=True)
+    matches = store.matches()
+    store.close()
+    for show in ("win", "loss", "draw"):
+        expected = [m.index for m in matches if outcome(m.returns, m.seat_of("random")) == show]
+        page = client.get(run_url("play/kuhn"), params={"agent": "random", "show": show}).text
+        section = page.split('id="matches"')[1]
+        listed = [int(i) for i in re.findall(r'/run/play/kuhn/match/(\d+)"', section)]
+        assert listed == expected, show
+        assert f"{len(expected)} of {len(matches)} shown" in section or not expected
+    page = client.get(run_url("malicious"), params={"agent": MODEL, "show": "invalid"}).text
+    assert "2 of 2 shown" in page  # the model's every first answer is rejected
+    page = client.get(run_url("malicious"), params={"agent": "random", "show": "invalid"}).text
+    assert "0 of 2 shown" in page and "No match of this run passes the filter" in page
+    assert "&lt;b&gt;v1&lt;/b&gt;" in page and "<b>v1</b>" not in page
+    from sparring.dashboard.matchlist import MatchFilter
+
+    assert MatchFilter("a b", "win").query(2) == "?agent=a+b&show=win&page=2"  # the pager keeps the filter
+    assert MatchFilter.of({"show": "nonsense"}) == MatchFilter()
