@@ -88,6 +88,17 @@ def extract_action(text: str, legal: dict[str, int]) -> tuple[int | None, str | 
     return None, f"it names no legal move (legal: {', '.join(legal)})"  # the answer is stored beside it
 
 
+def rejection_kind(completion: str | None, action: int | None) -> str:
+    """Why an answer was rejected, in two kinds a reader tells apart: "illegal" when
+    it chose a move (an action the rules refused, or an "Answer:" line naming
+    something that is not a legal move here) and "unparsable" when it chose none
+    (empty, or no "Answer:" line and no legal move named)."""
+    if action is not None:
+        return "illegal"
+    marks = list(_ANSWER_MARK.finditer(completion or ""))
+    return "illegal" if marks and completion[marks[-1].end():].strip() else "unparsable"
+
+
 @functools.lru_cache(maxsize=None)
 def _name_pattern(name: str) -> re.Pattern:
     return re.compile(r"(?<![\w])" + r"\s+".join(re.escape(w) for w in name.split()) + r"(?![\w])", re.IGNORECASE)

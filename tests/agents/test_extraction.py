@@ -1,4 +1,6 @@
-from sparring.agents.llm import extract_action, extract_message
+import pytest
+
+from sparring.agents.llm import extract_action, extract_message, rejection_kind
 
 CELLS = {str(i): i - 1 for i in range(1, 10)}
 
@@ -44,3 +46,18 @@ def test_no_legal_move_gives_reason():
 def test_message_line():
     assert extract_message("Message: deal?\nAnswer: accept") == "deal?"
     assert extract_message("Answer: accept") is None
+
+
+@pytest.mark.parametrize("completion, action, kind", [
+    ("", None, "unparsable"),
+    ("I like the centre best.", None, "unparsable"),  # no answer line, no legal move named
+    ("Answer:", None, "unparsable"),  # the line, but nothing on it
+    ("Answer: 5", None, "illegal"),  # a move on the answer line that is not legal here (a taken cell)
+    ("Thinking... answer: raise", None, "illegal"),  # a move this game never offers
+    ("anything", 4, "illegal"),  # an action the rules refused
+])
+def test_a_rejected_answer_is_illegal_or_unparsable(completion, action, kind):
+    assert rejection_kind(completion, action) == kind
+    # and the parser rejects every one of these texts in a state where 5 and raise are not legal
+    if action is None:
+        assert extract_action(completion, {"1": 0, "2": 1})[0] is None
