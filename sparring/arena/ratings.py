@@ -33,8 +33,8 @@ from typing import Literal
 
 import numpy as np
 
-from sparring.arena.results import outcome_score
-from sparring.arena.results import agent_names, payoff_matrix
+from sparring.arena import results
+from sparring.arena.results import agent_names, outcome_score, payoff_matrix
 from sparring.errors import SparringError
 from sparring.games.core import GameSpec
 from sparring.records import MatchRecord, PayoffMatrix
@@ -456,43 +456,13 @@ def _zero_sum_intervals(matches: list[MatchRecord], names: list[str], width: flo
     both views solved again. A point value alone hides that a few games can move
     alpha-rank's mass from one agent to another entirely."""
     rng = np.random.default_rng(seed)
-    pairings = pairing_returns(matches, names)
+    pairings = results.pairing_returns(matches, names)
     nash, alpha = [], []
     for _ in range(resamples):
-        mean = resampled_payoff(pairings, len(names), [rng.integers(0, len(r), len(r)) for _, _, r in pairings])
+        mean = results.resampled_payoff(pairings, len(names), [rng.integers(0, len(r), len(r)) for _, _, r in pairings])
         nash.append(nash_averaging(mean).ratings)
         alpha.append(alpha_rank(mean / width))
     return np.percentile(nash, [2.5, 97.5], axis=0).T, np.percentile(alpha, [2.5, 97.5], axis=0).T
-
-
-def pairing_returns(matches: list[MatchRecord], names: list[str]) -> list[tuple[int, int, np.ndarray]]:
-    """Each pairing's matches as (i, j, returns): returns[m] = (agent i's return, agent
-    j's return) in its m-th match; an agent playing itself (i == j) scores the mean of
-    its seats, as `payoff_matrix` pools both. Matches of agents outside `names` are
-    left out, as there."""
-    position = {name: k for k, name in enumerate(names)}
-    groups: dict[frozenset, list[MatchRecord]] = {}
-    for match in matches:
-        if all(seat in position for seat in match.seats):
-            groups.setdefault(frozenset(match.seats), []).append(match)
-    pairings = []
-    for group in groups.values():
-        i, j = sorted(position[seat] for seat in group[0].seats)
-        returns = np.array([
-            (sum(m.returns) / 2,) * 2 if i == j else
-            (m.returns[0], m.returns[1]) if position[m.seats[0]] == i else (m.returns[1], m.returns[0])
-            for m in group])
-        pairings.append((i, j, returns))
-    return pairings
-
-
-def resampled_payoff(pairings: list[tuple[int, int, np.ndarray]], n: int, picks: list[np.ndarray]) -> np.ndarray:
-    """The mean payoff matrix of one bootstrap sample: pairing k's matches `picks[k]`
-    (what `payoff_matrix(...).mean` gives for those matches, without rebuilding it)."""
-    mean = np.full((n, n), np.nan)
-    for (i, j, returns), pick in zip(pairings, picks):
-        mean[i, j], mean[j, i] = returns[pick].mean(axis=0)
-    return mean
 
 
 RATING_COLUMNS = ("agent", "Elo on return (95% CI)", "Elo on wins (95% CI)", "openskill mu ± sigma",

@@ -194,3 +194,33 @@ def _turn_json(t: Turn) -> dict[str, Any]:
         "reason": t.reason, "message": c.message, "batch_s": c.batch_s,
         "batch_size": c.batch_size,
     }
+
+
+def pairing_returns(matches: list[MatchRecord], names: list[str]) -> list[tuple[int, int, np.ndarray]]:
+    """Each pairing's matches as (i, j, returns): returns[m] = (agent i's return, agent
+    j's return) in its m-th match; an agent playing itself (i == j) scores the mean of
+    its seats, as `payoff_matrix` pools both. Matches of agents outside `names` are
+    left out, as there."""
+    position = {name: k for k, name in enumerate(names)}
+    groups: dict[frozenset, list[MatchRecord]] = {}
+    for match in matches:
+        if all(seat in position for seat in match.seats):
+            groups.setdefault(frozenset(match.seats), []).append(match)
+    pairings = []
+    for group in groups.values():
+        i, j = sorted(position[seat] for seat in group[0].seats)
+        returns = np.array([
+            (sum(m.returns) / 2,) * 2 if i == j else
+            (m.returns[0], m.returns[1]) if position[m.seats[0]] == i else (m.returns[1], m.returns[0])
+            for m in group])
+        pairings.append((i, j, returns))
+    return pairings
+
+
+def resampled_payoff(pairings: list[tuple[int, int, np.ndarray]], n: int, picks: list[np.ndarray]) -> np.ndarray:
+    """The mean payoff matrix of one bootstrap sample: pairing k's matches `picks[k]`
+    (what `payoff_matrix(...).mean` gives for those matches, without rebuilding it)."""
+    mean = np.full((n, n), np.nan)
+    for (i, j, returns), pick in zip(pairings, picks):
+        mean[i, j], mean[j, i] = returns[pick].mean(axis=0)
+    return mean

@@ -19,11 +19,9 @@ from sparring.arena.ratings import (
     maxent_nash,
     nash_averaging,
     openskill_ratings,
-    pairing_returns,
     rate,
-    resampled_payoff,
 )
-from sparring.arena.results import payoff_matrix
+from sparring.arena.results import pairing_returns, payoff_matrix, resampled_payoff
 from sparring.arena.tournament import run_tournament
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
