@@ -3,6 +3,7 @@
     /                                   every run under the root
     /run/<run>                          one run: its curves (live), evolution, matches
     /run/<run>/match/<i>#turn-<k>       a match replayed step by step (?turn=k works too)
+    /compare?run=<a>&run=<b>            two or more runs' curves on one chart each (live)
     /play, /play/<id>                   a person plays an agent; the match is stored as a run
     /api/runs, /api/run/<run>/training, /api/run/<run>/match/<i>    the same as JSON
 
@@ -27,6 +28,14 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from sparring.dashboard.charts import training_figures
+from sparring.dashboard.compare import (
+    COLORS,
+    NotComparable,
+    compare_figures,
+    picked_runs,
+    read_curves,
+    stamp_tag,
+)
 from sparring.dashboard.evolution import read_evolution
 from sparring.dashboard.matchlist import SHOWS, MatchFilter, match_page
 from sparring.dashboard.play import PlayPages
@@ -122,18 +131,35 @@ class Dashboard:
                 match = store.match(index)
                 if match is None:
                     raise HTTPException(404, _no_match(index, store.finished_indices(), name))
-                turns = store.turns(index)
+                turns, signals = store.turns(index), store.turn_signals(index)
                 indices = sorted(store.finished_indices())
         except HTTPException:
             raise
         except SparringError as exc:  # a damaged store, or one of another schema: say so on the page
             return self.page("error.html", status=500, title=name, message=str(exc))
         position = indices.index(index)
-        replay = build_replay(match, turns)
+        replay = build_replay(match, turns, signals)
         selected = min(max(1, _int(request.query_params.get("turn"), 1)), len(replay.steps) + 1)
         return self.page("replay.html", name=name, replay=replay, selected=selected,
                          previous=indices[position - 1] if position else None,
                          next=indices[position + 1] if position + 1 < len(indices) else None)
+
+    def compare_page(self, request: Request) -> HTMLResponse:
+        """Two or more runs' curves, one chart per metric (compare.js polls compare_json)."""
+        try:
+            run_dirs = self.compared_dirs(request)
+        except NotComparable as exc:
+            return self.page("compare.html", problem=str(exc), runs=[], query=[])  # what to do, not a failure
+        names = [self.root.name_of(d) for d in run_dirs]
+        runs = [(self.summaries.of(n, d), read_curves(n, d), color) for n, d, color in zip(names, run_dirs, COLORS)]
+        return self.page("compare.html", problem=None, runs=runs, query=[("run", n) for n in names])
+
+    def compared_dirs(self, request: Request) -> list[Path]:
+        """The runs that ?run=NAME&run=NAME... names; a name that names none is refused as on a run's page."""
+        try:
+            return picked_runs(self.root, request.query_params.getlist("run"))
+        except UnknownRun as exc:
+            raise HTTPException(404, f"no run named {exc.args[0]!r} under {self.root.scope}") from None
 
     # ---- JSON -------------------------------------------------------------------------
 
@@ -157,6 +183,22 @@ class Dashboard:
         body = {**_summary_json(summary), "figures": figures}
         return JSONResponse(body, headers={"etag": etag, "cache-control": "no-cache"})
 
+    def compare_json(self, request: Request) -> Response:
+        """The compared runs' charts as Plotly figures, with each run's status: what the
+        compare page polls. No store changed since the caller's copy (its ETag): 304."""
+        try:
+            run_dirs = self.compared_dirs(request)
+        except NotComparable as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        summaries = [self.summaries.of(self.root.name_of(d), d) for d in run_dirs]
+        etag = stamp_tag(run_dirs, [s.status() for s in summaries])
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers={"etag": etag})
+        runs = [read_curves(s.name, d) for s, d in zip(summaries, run_dirs)]
+        body = {"runs": [{**_summary_json(s), "note": r.note, "color": c} for s, r, c in zip(summaries, runs, COLORS)],
+                "figures": compare_figures(runs)}
+        return JSONResponse(body, headers={"etag": etag, "cache-control": "no-cache"})
+
     def match_json(self, request: Request) -> JSONResponse:
         run_dir = self.run_dir(request)
         index = request.path_params["index"]
@@ -164,8 +206,8 @@ class Dashboard:
             match = store.match(index)
             if match is None:
                 raise HTTPException(404, _no_match(index, store.finished_indices(), self.root.name_of(run_dir)))
-            turns = store.turns(index)
-        replay = build_replay(match, turns)
+            turns, signals = store.turns(index), store.turn_signals(index)
+        replay = build_replay(match, turns, signals)
         return JSONResponse({"match": _jsonable(match), "turns": [_step_json(s) for s in replay.steps],
                              "final_views": list(replay.final_views), "note": replay.note})
 
@@ -206,6 +248,8 @@ def create_app(root: RunsRoot, allowed_hosts: tuple[str, ...] = ("127.0.0.1", "l
         Route("/play/{session}/move", play.move, methods=["POST"]),
         Route("/", board.runs_page),
         Route("/api/runs", board.runs_json),
+        Route("/compare", board.compare_page),
+        Route("/api/compare", board.compare_json),
         Route("/api/run/{run:path}/training", board.training_json),
         Route("/api/run/{run:path}/match/{index:int}", board.match_json),
         Route("/run/{run:path}/match/{index:int}", board.replay_page),
@@ -273,5 +317,7 @@ def _jsonable(value: Any) -> Any:
 
 def _step_json(step) -> dict[str, Any]:
     return {"number": step.number, "outcome": step.outcome, "feedback": step.feedback,
-            "probability": step.probability, "options": _jsonable(step.options), "board": step.board,
+            "probability": step.probability, "options": _jsonable(step.options), "board": _jsonable(step.board),
+            "rejected": step.rejected, "signal": None if step.signal is None else dict(
+                zip(("step", "reward", "advantage"), step.signal)),
             "action": step.turn.action, **_jsonable(step.turn)}

@@ -154,7 +154,7 @@ def test_a_replay_shows_every_attempt_rejections_random_moves_and_probabilities(
     # the board after each move, from the moves themselves
     played = [t for t in turns if t["valid"]]
     marks = {t["action"]: "XO"[t["seat"]] for t in played}
-    assert [c or None for c in turns[-1]["board"]] == [marks.get(i) for i in range(9)]
+    assert [c or None for row in turns[-1]["board"]["rows"] for c in row] == [marks.get(i) for i in range(9)]
     page = client.get("/run/malicious/match/1?turn=3").text
     assert 'data-selected="3"' in page and 'id="turn-3"' in page and 'class="chip forced"' in page
     assert IMAGE not in page
@@ -316,3 +316,55 @@ def test_the_match_list_filters_by_agent_and_outcome(client, runs_root):
 
     assert MatchFilter("a b", "win").query(2) == "?agent=a+b&show=win&page=2"  # the pager keeps the filter
     assert MatchFilter.of({"show": "nonsense"}) == MatchFilter()
+
+
+def test_a_replay_shows_illegal_and_unparsable_answers_apart_and_what_training_taught_each_turn(tmp_path):
+    from starlette.testclient import TestClient
+
+    from sparring.agents.scripted import RandomAgent
+    from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
+    from sparring.dashboard.app import create_app
+    from sparring.dashboard.runs import RunsRoot
+    from sparring.games.registry import make_game
+    from sparring.records import Choice
+    from sparring.store import RunStore
+
+    class Fumbler:
+        """First a text with no move, then an answer line naming a cell that is not
+        free (the rules refuse it), then the first free cell."""
+
+        name = "fumbler"
+
+        def act(self, decisions):
+            out = []
+            for d in decisions:
+                legal = d.state.legal_actions()
+                taken = next((c for c in range(9) if c not in legal), None)
+                if d.attempt == 0:
+                    out.append(Choice(action=None, completion="hmm, tough one", reason="it names no legal move"))
+                elif d.attempt == 1 and taken is not None:
+                    out.append(Choice(action=None, completion=f"Answer: {taken + 1}", reason="it names no legal move"))
+                else:
+                    out.append(Choice(action=legal[0], completion=f"Answer: {legal[0] + 1}"))
+            return out
+
+        def close(self):
+            pass
+
+    store = RunStore(tmp_path / "t", create=True)
+    store.set_meta("train_config", {"steps": 1})
+    plan = rotating_plan(make_game("tictactoe"), [Fumbler(), RandomAgent("random")], [0], 0)
+    [result] = play_matches(plan, InvalidMoveRule(retries=2), on_match_end=store.write_match)
+    played = [seq for seq, t in enumerate(result.turns) if t.agent == "fumbler" and t.valid]
+    store.write_turn_signals(4, [(0, seq, 1.0, 0.25 * k) for k, seq in enumerate(played)])
+    store.close()
+    client = TestClient(create_app(RunsRoot.at(tmp_path)), base_url="http://127.0.0.1")
+    steps = client.get("/api/run/t/match/0").json()["turns"]
+    kinds = [(s["choice"]["completion"], s["rejected"]) for s in steps if not s["valid"]]
+    assert ("hmm, tough one", "unparsable") in kinds and any(k == "illegal" for _, k in kinds)
+    assert all(k == ("unparsable" if c == "hmm, tough one" else "illegal") for c, k in kinds)
+    taught = {s["number"] - 1: s["signal"] for s in steps if s["signal"]}
+    assert taught == {seq: {"step": 4, "reward": 1.0, "advantage": 0.25 * k} for k, seq in enumerate(played)}
+    page = client.get("/run/t/match/0").text
+    assert 'class="kind illegal"' in page and 'class="kind unparsable"' in page
+    assert "trained at step 4: reward <strong>+1</strong>" in page and "advantage <strong>+0.250</strong>" in page

@@ -5,6 +5,7 @@ posts from other sites are refused before anything is written."""
 
 import random
 import re
+import time
 
 import pytest
 from dashboard_runs import play_run
@@ -37,12 +38,15 @@ def start(client, **fields):
     return response.headers["location"]
 
 
-def wait_for(client, url, status, tries=200):
-    for _ in range(tries):
+def wait_for(client, url, status, seconds=120):
+    """The match page once it shows `status` (a model or a solver may take a while to load)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
         page = client.get(url)
         if f'data-status="{status}"' in page.text:
             return page
         assert 'data-status="failed"' not in page.text, page.text
+        time.sleep(0.05)
     raise AssertionError(f"{url} never reached {status}: {page.text}")
 
 
@@ -58,6 +62,7 @@ def test_a_person_plays_tictactoe_against_random_and_the_match_is_stored_with_th
     while True:
         page = client.get(url)
         while 'data-status="waiting"' in page.text or 'data-status="starting"' in page.text:
+            time.sleep(0.05)
             page = client.get(url)
         if 'data-status="over"' in page.text:
             break
@@ -141,5 +146,6 @@ def test_a_cfr_opponent_plays_kuhn_poker_as_the_second_seat(client, root):
         client.post(f"{url}/move", data={"question": question, "action": moves[0][0]})
         page = client.get(url)
         while re.search(r'data-status="(waiting|starting)"', page.text):
+            time.sleep(0.05)
             page = client.get(url)
     assert re.search(r"Player 2 \(human\): <strong>[+-]\d", page.text)

@@ -1,6 +1,6 @@
 // The runs page: sort by a column (click its header), filter by any text in a row,
-// and refresh each run's status, matches, size and last update every 5 s from
-// /api/runs. Run text is only ever set with textContent.
+// tick runs to compare, and refresh each run's status, matches, size and last
+// update every 5 s from /api/runs. Run text is only ever set with textContent.
 "use strict";
 (() => {
   const table = document.getElementById("runs");
@@ -52,6 +52,19 @@
     shownCount.textContent = terms.length ? `${shown} of ${body.rows.length} shown` : "";
   }
   filter.addEventListener("input", applyFilter);
+
+  // Compare: each row's checkbox belongs to #compare-form, which asks /compare?run=...&run=...;
+  // the button counts the ticked runs and waits for two. Counted again on pageshow: going
+  // back to the page can bring the ticks back.
+  const compareButton = document.getElementById("compare-selected");
+  function countPicked() {
+    const picked = body.querySelectorAll("input.pick:checked").length;
+    compareButton.disabled = picked < 2;
+    compareButton.textContent = picked ? `compare selected (${picked})` : "compare selected";
+  }
+  body.addEventListener("change", countPicked);
+  window.addEventListener("pageshow", countPicked);
+  countPicked();
 
   const sizeText = (n) => {
     const units = ["B", "KB", "MB", "GB"];
