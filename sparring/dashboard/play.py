@@ -27,6 +27,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from sparring.agents.base import Decision
 from sparring.agents.registry import AGENT_KINDS
 from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed, play_matches
+from sparring.dashboard.boards import Board, draw
 from sparring.dashboard.runs import RunsRoot
 from sparring.errors import SparringError
 from sparring.games.registry import all_specs, make_game
@@ -52,6 +53,7 @@ class Question:
     player: int
     view: str
     moves: tuple[tuple[int, str], ...]  # (action, name)
+    board: Board | None  # drawn only where every player sees everything (a spectator's board shows all)
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,8 @@ class PlaySession:
         state = decision.state
         self._asked += 1
         question = Question(self._asked, decision.player, state.view(decision.player),
-                            tuple((a, state.action_name(a)) for a in state.legal_actions()))
+                            tuple((a, state.action_name(a)) for a in state.legal_actions()),
+                            draw(state, moved=True) if state.spec.perfect_information else None)
         self._set("your move", question=question)
         try:
             action = self._answers.get(timeout=ANSWER_WAIT_S)

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from dashboard_runs import IMAGE, SCRIPT, build_runs, step_metrics
+from dashboard_runs import IMAGE, SCRIPT, build_runs, play_run, step_metrics, train_run
 
 from sparring.store import RunStore
 
@@ -157,6 +157,41 @@ def test_model_text_that_tries_to_run_script_is_shown_as_text(server, page, tmp_
     assert "Critic says " + IMAGE in page.text_content("#evolution")
     assert page.evaluate("() => window.pwned") is None
     page.screenshot(path=str(tmp_path / "evolution.png"), full_page=True)
+
+
+def test_replays_draw_a_connect_four_grid_and_a_poker_table(server, page, tmp_path):
+    url, root = server
+    play_run(root / "boards" / "connect_four", "connect_four", 1)
+    page.goto(url + "/run/boards/connect_four/match/0")
+    page.keyboard.press("ArrowRight")  # after the second disc
+    current = "section.turn.current .drawing[data-board=grid] table.board.discs"
+    assert page.locator(f"{current} td.marked .disc").count() == 1
+    assert page.locator(f"{current} .disc").count() == 2 and page.locator(f"{current} tr.names th").count() == 7
+    page.screenshot(path=str(tmp_path / "connect-four.png"), full_page=True)
+    page.goto(url + "/run/play/kuhn/match/0")
+    page.keyboard.press("End")
+    table = "section.turn.current .drawing[data-board=poker]"
+    assert page.locator(f"{table} .hand .card").count() == 2
+    pot = int(page.text_content(f"{table} .pot strong"))
+    coins = sum(page.locator(f"{table} .hand[data-player='{p}'] .stake .coin").count() for p in (1, 2))
+    assert pot == coins >= 2  # both antes at least
+    page.screenshot(path=str(tmp_path / "poker.png"), full_page=True)
+
+
+def test_two_training_runs_are_compared_on_one_chart(server, page, tmp_path):
+    url, root = server
+    train_run(root / "train" / "other", 7).close()
+    page.goto(url + "/")
+    page.check('#runs input.pick[value="train/live"]')
+    page.check('#runs input.pick[value="train/other"]')
+    assert page.text_content("#compare-selected").strip() == "compare selected (2)"
+    page.click("#compare-selected")
+    page.wait_for_function("() => { const d = document.getElementById('chart-loss'); return d && d.data && d.data.length === 2; }")
+    names = page.evaluate("() => document.getElementById('chart-loss').data.map(t => t.name)")
+    points = page.evaluate("() => document.getElementById('chart-loss').data.map(t => t.x.length)")
+    assert sorted(names) == ["train/live", "train/other"]
+    assert points[names.index("train/other")] == 7 and points[names.index("train/live")] >= 5  # it grew earlier
+    page.screenshot(path=str(tmp_path / "compare.png"), full_page=True)
 
 
 def test_a_person_plays_a_match_in_the_browser_and_it_is_stored(server, page, tmp_path):
