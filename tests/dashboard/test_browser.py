@@ -1,14 +1,19 @@
 """The dashboard in a real browser (Debian's Chromium, driven by Playwright) over a
 real server and real run stores: the runs list, a training curve that grows while
-a writer adds steps, a replay stepped with the keyboard, and model text that tries
-to run script shown as text. Screenshots of each page go to the test's tmp_path."""
+a writer process adds steps, a replay stepped with the keyboard, model text that
+tries to run script shown as text, game boards, two runs compared, and a match a
+person plays in the play page, found in the store. Screenshots of each page go to
+the test's tmp_path."""
 
 import shutil
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from dashboard_runs import IMAGE, SCRIPT, build_runs, play_run, step_metrics, train_run
+from dashboard_runs import IMAGE, SCRIPT, build_runs, play_run, train_run
 
 from sparring.store import RunStore
 
@@ -89,29 +94,28 @@ def test_a_training_curve_grows_while_the_run_writes(server, page, tmp_path):
     page.wait_for_function(f"() => ({POINTS})() >= 5")
     assert page.evaluate(POINTS) == 5
     assert page.evaluate("() => document.getElementById('chart-eval-0').data[0].error_y.array") == [0.15, 0.15]
-    stop = threading.Event()
-    writer = threading.Thread(target=_write_steps, args=(root / "train" / "live", stop))
-    writer.start()
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(root / "train" / "live")],
+                              cwd=Path(__file__).parent)
     try:
         page.wait_for_function(f"() => ({POINTS})() >= 9", timeout=20000)
     finally:
-        stop.set()
-        writer.join()
+        writer.terminate()
+        writer.wait(10)
     assert page.text_content("#status") == "running"
     assert page.evaluate("() => document.querySelectorAll('#charts .chart').length") >= 10
     page.screenshot(path=str(tmp_path / "training.png"), full_page=True)
 
 
-def _write_steps(run_dir, stop: threading.Event) -> None:
-    """What a trainer does: a step every 0.3 s, through its own connection."""
-    store = RunStore(run_dir)
-    try:
-        for step in range(6, 40):
-            if stop.wait(0.3):
-                break
-            store.write_train_step(step, step_metrics(step))
-    finally:
-        store.close()
+# What a trainer does, in a process of its own: a step every 0.3 s through its own store.
+WRITER = """
+import sys, time
+from dashboard_runs import step_metrics
+from sparring.store import RunStore
+store = RunStore(sys.argv[1])
+for step in range(6, 40):
+    time.sleep(0.3)
+    store.write_train_step(step, step_metrics(step))
+"""
 
 
 def _current(page) -> str:
