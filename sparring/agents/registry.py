@@ -60,6 +60,21 @@ def agents_for(game: Game) -> list[str]:
     return names + ["smollm2", "hf(path=DIR)", "openai(model=NAME)"]
 
 
+def check_reference(ref: str) -> str:
+    """`ref` stripped, once it names a kind of agent or a path that exists; what the
+    kind's options are is checked where the agent is built (a worker, for one)."""
+    ref = ref.strip()
+    if "(" not in ref and ("/" in ref or Path(ref).exists()):
+        if not Path(ref).exists():
+            raise SparringError(f"no agent at {ref}: give a checkpoint or policy path that exists, or an agent name")
+        return ref
+    kind, _ = parse_ref(ref)
+    if kind not in AGENT_KINDS and not kind.startswith("always_"):
+        raise SparringError(f"unknown agent '{ref}'. Agents: {', '.join(AGENT_KINDS)}. "
+                            "Run 'sparring agents' for details.")
+    return ref
+
+
 def _split(kind: str, params: dict[str, Any], *configs: type) -> list[dict[str, Any]]:
     """Distribute a reference's parameters over the config dataclasses that take them."""
     out: list[dict[str, Any]] = [{} for _ in configs]

@@ -158,7 +158,7 @@ def watching_matches(watcher: Callable[[int, int], None]) -> Iterator[None]:
         _watchers.reset(token)
 
 
-def _tell_watchers(planned: int, ended: int) -> None:
+def tell_watchers(planned: int, ended: int) -> None:
     for watcher in _watchers.get():
         watcher(planned, ended)
 
@@ -192,7 +192,7 @@ def play_matches(
     waiting = _checked(plan)[::-1]
     live: list[_Live] = []
     finished: list[MatchResult] = []
-    _tell_watchers(len(waiting), 0)
+    tell_watchers(len(waiting), 0)
 
     def retire() -> None:
         """Hand on the finished matches and start waiting ones until `concurrency` are live."""
@@ -203,7 +203,7 @@ def play_matches(
             match = _Live(waiting.pop())
             (ended if match.over() else live).append(match)
         for match in ended:
-            _tell_watchers(0, 1)
+            tell_watchers(0, 1)
             if match.void_reason is not None:
                 if on_match_void is not None:
                     on_match_void(match.planned.index, match.void_reason)

@@ -19,7 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from sparring.agents.base import Agent
-from sparring.arena.match import InvalidMoveRule, PlannedMatch, match_seed, play_matches, seat_order
+from sparring.arena.match import (
+    InvalidMoveRule,
+    PlannedMatch,
+    match_seed,
+    play_matches,
+    seat_order,
+)
 from sparring.arena.results import payoff_matrix
 from sparring.errors import SparringError
 from sparring.games.core import Game
@@ -94,12 +100,14 @@ def run_tournament(
     store: RunStore | None = None,
     progress: Callable[[int, int], None] | None = None,
     concurrency: int = 64,
+    play: Callable[..., list[MatchResult]] = play_matches,
 ) -> TournamentResult:
     """Play every pairing's matches and return them with the field's names.
 
     With a `store`, each match is written as it ends and matches already stored are
     not played again (the store keeps the plan and refuses a different one).
     `progress(finished, total)` is called once before play and after every match.
+    `play` plays them: `play_matches` here, or `arena.workers.Workers.play`.
     """
     names = [agent.name for agent in agents]
     check_tournament(game.spec.players, names, games_per_pair, mode)
@@ -128,7 +136,7 @@ def run_tournament(
             pair = [agents[k] for k in pairs[index // games_per_pair]]
             todo.append(PlannedMatch(index, game, tuple(pair[k] for k in seat_order(2, index)), match_seed(seed, index)))
     voided: dict[int, str] = {}
-    played = play_matches(todo, rule, concurrency, on_match_end, on_match_void=voided.__setitem__)
+    played = play(todo, rule, concurrency, on_match_end, on_match_void=voided.__setitem__)
 
     if store is not None:
         records = [m for m in store.matches() if m.index < total]

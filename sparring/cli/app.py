@@ -104,6 +104,24 @@ def _literal_help(command) -> None:
         _literal_help(sub)
 
 
+WORKERS_HELP = ("Play the matches on this many Ray workers, each building its own agents (pip install "
+                "'sparring[ray]'); a local Ray unless --ray-address. The same seed plays the same matches.")
+RAY_ADDRESS_HELP = "A Ray cluster to play on (auto, or HOST:6379 of `ray start --head`); one worker unless --workers."
+
+
+def match_runner(workers: int | None, ray_address: str | None):
+    """(how matches are played, what to close after): `arena.match.play_matches` in
+    this process, or Ray workers (`arena.workers`) with --workers N or --ray-address."""
+    from sparring.arena.match import play_matches
+
+    if not workers and not ray_address:
+        return play_matches, lambda: None
+    from sparring.arena.workers import Workers
+
+    pool = Workers(workers or 1, ray_address)
+    return pool.play, pool.close
+
+
 def default_run_dir(kind: str) -> str:
     """Where a run goes when no --out is given: runs/<kind>-<date>-<time>-<microseconds>
     (`store.new_run_dir`), so two runs started at once never share a directory."""

@@ -9,7 +9,16 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from sparring.cli.app import app, check_voided, console, default_run_dir, progress_bar
+from sparring.cli.app import (
+    RAY_ADDRESS_HELP,
+    WORKERS_HELP,
+    app,
+    check_voided,
+    console,
+    default_run_dir,
+    match_runner,
+    progress_bar,
+)
 from sparring.errors import SparringError
 
 # ---- tournaments and ratings --------------------------------------------------------
@@ -25,12 +34,15 @@ def tournament(
     out: Optional[str] = typer.Option(None, help="Run directory, new or empty [default: runs/tournament-<game>-<time>]; an existing tournament with the same plan is continued."),
     bootstrap: Optional[int] = typer.Option(None, help="Bootstrap resamples for the rating intervals [default: 1000]."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with these options; flags override it."),
+    workers: Optional[int] = typer.Option(None, "--workers", help=WORKERS_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
 ) -> None:
     """Play every pairing of a field and rate it: payoff matrix with 95% intervals,
     Bradley-Terry (Elo) with bootstrap intervals, openskill, Nash averaging, alpha-rank."""
     from sparring.agents.registry import AgentFactory
     from sparring.arena.ratings import rate
     from sparring.arena.tournament import check_tournament, run_tournament
+    from sparring.arena.workers import ByReference
     from sparring.cli.config import TournamentConfig, load_config
     from sparring.games.registry import make_game
     from sparring.store import RunStore
@@ -42,8 +54,11 @@ def tournament(
     the_game = make_game(c.game)
     check_tournament(the_game.spec.players, [a.strip() for a in c.agents], c.games, c.mode)
     factory = AgentFactory(the_game)
+    close_runner = None
     try:
-        field = [factory.make(ref) for ref in c.agents]
+        # on workers, each worker builds the field; here they are names only
+        field = [ByReference(ref) if workers or ray_address else factory.make(ref) for ref in c.agents]
+        play, close_runner = match_runner(workers, ray_address)
         run_dir = Path(c.out or default_run_dir(f"tournament-{the_game.spec.id}"))
         store = RunStore(run_dir, create=True)
         store.claim("tournament")
@@ -51,13 +66,15 @@ def tournament(
             task = progress.add_task(f"{the_game.spec.name} tournament", total=None)
             result = run_tournament(
                 the_game, field, c.games, seed=c.seed, mode=c.mode, store=store,
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                progress=lambda done, total: progress.update(task, completed=done, total=total), play=play,
             )
         store.close()
         check_voided(result.voided, len(result.voided) + len(result.matches))
         print_ratings(rate(result.matches, the_game.spec, result.agents, bootstrap=c.bootstrap, seed=c.seed))
         console.print(f"stored in [bold]{run_dir}[/]")
     finally:
+        if close_runner is not None:
+            close_runner()
         factory.close()
 
 

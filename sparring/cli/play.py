@@ -12,11 +12,14 @@ from rich.table import Table
 from rich.text import Text
 
 from sparring.cli.app import (
+    RAY_ADDRESS_HELP,
+    WORKERS_HELP,
     app,
     check_output_file,
     check_voided,
     console,
     default_run_dir,
+    match_runner,
     progress_bar,
 )
 from sparring.display import visible
@@ -72,6 +75,8 @@ def play(
     on_invalid: Optional[str] = typer.Option(None, help="After the retries: forfeit or random [default: forfeit]."),
     penalty: Optional[float] = typer.Option(None, help="The training reward of a player who forfeits (shaping only: results and ratings score a forfeit as the game's loss) [default: -1]."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file with these options (the flags' names, or PlayConfig's fields: retries or invalid.retries); flags override it."),
+    workers: Optional[int] = typer.Option(None, "--workers", help=WORKERS_HELP),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help=RAY_ADDRESS_HELP),
 ) -> None:
     """Play matches between agents and store every turn.
 
@@ -84,23 +89,28 @@ def play(
                  "concurrency": concurrency, "retries": retries, "on_invalid": on_invalid, "penalty": penalty}
     if config is None and (game is None or not players):
         raise SparringError("give a game and players, e.g. sparring play tictactoe --players smollm2 random")
-    run_play(load_config(PlayConfig, config, overrides))
+    run_play(load_config(PlayConfig, config, overrides), workers, ray_address)
 
 
-def run_play(config) -> Path:
-    """Play a configured run into its store and print its results; returns the run dir."""
+def run_play(config, workers: int | None = None, ray_address: str | None = None) -> Path:
+    """Play a configured run into its store and print its results; returns the run dir.
+    With `workers` or a `ray_address`, Ray workers play the matches (`match_runner`)."""
     from sparring.agents.registry import AgentFactory
-    from sparring.arena.match import play_matches, rotating_plan
+    from sparring.arena.match import rotating_plan
+    from sparring.arena.workers import ByReference
     from sparring.cli.config import config_dict
     from sparring.games.registry import make_game
     from sparring.store import RunStore
 
     game = make_game(config.game)
     factory = AgentFactory(game)
+    close_runner = None
     try:
-        seat_agents = [factory.make(ref) for ref in config.players]
+        remote = bool(workers or ray_address)  # the workers build the agents
+        seat_agents = [ByReference(ref) if remote else factory.make(ref) for ref in config.players]
         if len(seat_agents) != game.spec.players:
             raise SparringError(f"{game.spec.name} needs {game.spec.players} players, got {len(seat_agents)}: give one --players entry per seat")
+        play_matches, close_runner = match_runner(workers, ray_address)
         run_dir = Path(config.out or default_run_dir(game.spec.id))
         store = RunStore(run_dir, create=True)
         store.start(config_dict(config), kind="play", growable=("games",))  # more games extend the run
@@ -133,6 +143,8 @@ def run_play(config) -> Path:
         check_voided(voided, len(todo))
         return run_dir
     finally:
+        if close_runner is not None:
+            close_runner()
         factory.close()
 
 
