@@ -59,6 +59,7 @@ class Question:
 @dataclass(frozen=True)
 class PlaySettings:
     game: str  # game reference
+    game_id: str  # its id, which names the run directory
     opponent: str  # agent reference, or the absolute path of a checkpoint under the runs directory
     opponent_name: str  # how the store names the opponent: its reference, or its path under the runs directory
     seat: int  # the person's seat
@@ -221,14 +222,14 @@ def read_settings(form: dict[str, str], root: RunsRoot) -> PlaySettings:
         if not resolved.exists() or not resolved.is_relative_to(root.scope):
             raise SparringError(f"no agent {opponent!r} under {root.scope}: give an agent such as random, or a "
                                 "checkpoint from the list (a path under the runs directory)")
-        return PlaySettings(game_ref, str(resolved), opponent, int(seat) - 1, _seed(seed_text))
+        return PlaySettings(game_ref, game.spec.id, str(resolved), opponent, int(seat) - 1, _seed(seed_text))
     kind, _ = parse_ref(opponent)
     if kind == HUMAN:
         raise SparringError("you are the human here: choose an agent to play against, such as random")
     if kind not in AGENT_KINDS and not kind.startswith("always_"):
         raise SparringError(f"unknown agent {kind!r}: give one of {', '.join(k for k in AGENT_KINDS if k != HUMAN)}, "
                             "or a checkpoint from the list")
-    return PlaySettings(game_ref, opponent, opponent, int(seat) - 1, _seed(seed_text))
+    return PlaySettings(game_ref, game.spec.id, opponent, opponent, int(seat) - 1, _seed(seed_text))
 
 
 def _seed(text: str) -> int:
@@ -241,7 +242,7 @@ class PlayDesk:
 
     def __init__(self, base: Path):
         self.folder = base / PLAY_DIR
-        self.base = base
+        self.base = base  # run names are paths under it
         self._sessions: dict[str, PlaySession] = {}
         self._lock = threading.Lock()
 
@@ -268,7 +269,7 @@ class PlayDesk:
         from sparring.store import new_run_dir
 
         try:
-            return new_run_dir(self.folder, make_game(settings.game).spec.id)
+            return new_run_dir(self.folder, settings.game_id)
         except OSError as exc:
             raise SparringError(f"cannot make a run directory under {self.folder} ({exc.strerror or exc}): "
                                 "the runs directory must be writable to store a match") from None
