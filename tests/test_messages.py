@@ -23,7 +23,7 @@ from sparring.display import visible
 from sparring.errors import SparringError
 from sparring.eval.report import write_report
 from sparring.games.registry import make_game
-from sparring.learn.trainer import step_line
+from sparring.learn.step_log import step_line
 from sparring.store import RunStore
 
 ANSI_RED, OSC_LINK = "\x1b[31m", "\x1b]8;;http://x\x07"
@@ -139,13 +139,16 @@ def test_step_line_names_every_number():
     metrics = {"step": 3, "games": 8, "samples": 10, "trained": 6, "mean_return": {"0": 0.25, "1": -0.5},
                "baselines": {"kuhn_poker:0": 0.05, "kuhn_poker:1": -0.02}, "invalid_rate": 0.25,
                "completion_len": 8.0, "loss": 0.0123, "entropy": 1.5, "kl": 0.0, "magnet_kl": 0.0,
-               "approx_kl": 0.0003, "clip_frac": 0.0, "lr": 1e-5, "generate_s": 1.2, "train_s": 3.4}
+               "approx_kl": 0.0003, "clip_frac": 0.0, "sampler_gap": 2e-7, "lr": 1e-5, "generate_s": 1.2,
+               "train_s": 3.4}
     line = step_line(metrics, one_game=True)
     assert line.startswith("step 3: 8 games, 10 turns by the policy")
     assert "mean return seat 1 +0.25, seat 2 -0.50" in line
     assert "return baseline seat 1 +0.05, seat 2 -0.02" in line
     assert "trained on 6 of 10 turns (the other 4 had zero advantage)" in line
     assert "invalid answers 25%" in line and "entropy 1.50 nats/token" in line
+    assert "sampler/trainer gap 2.0e-07 nats/token" in line and "syncing" not in line
+    assert "3.4s training, 0.5s syncing weights" in step_line({**metrics, "sync_s": 0.5}, one_game=True)
     for short in ("b0=", "R0=", " H ", "trained 6/10"):
         assert short not in line
     several = step_line(metrics, one_game=False, kl=True)

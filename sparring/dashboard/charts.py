@@ -28,8 +28,11 @@ VITALS = (
     ("entropy", "entropy per sampled token", ("entropy",)),
     ("kl", "KL: approximate KL of the update, KL to the initial model and to the magnet",
      ("approx_kl", "kl", "magnet_kl")),
+    ("gap", "sampler/trainer gap: mean |log-prob difference| per sampled token, before the update",
+     ("sampler_gap",)),
     ("lr", "learning rate", ("lr",)),
-    ("time", "seconds per step: generating games vs training", ("generate_s", "train_s")),
+    ("time", "seconds per step: generating games, training, syncing weights to the sampler",
+     ("generate_s", "train_s", "sync_s")),
 )
 RETURNS = ("mean_return", "mean_return_by_game")
 NOT_DRAWN = {"step"}

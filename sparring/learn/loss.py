@@ -32,6 +32,7 @@ class LossStats:
     magnet_kl: float  # KL to the magnet (exact in scored mode, else k3), when there is one
     approx_kl: float  # KL(behaviour || new) estimated as mean((r - 1) - log r) (Schulman 2020)
     clip_frac: float  # share of tokens whose clipped term is the one taken (the clip binds)
+    gap: float  # mean |log pi_new - log pi_behaviour|: before an update, the sampler/trainer mismatch
 
 
 def completion_logprobs(model, samples: list[Sample], pad_id: int, device: str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
@@ -220,5 +221,6 @@ def policy_loss(new_logp: torch.Tensor, mask: torch.Tensor, samples: list[Sample
 
     loss = ((per_token * fmask).sum(1) / lengths).sum()
     stats = LossStats(kl=token_mean_sum(kl), magnet_kl=token_mean_sum(magnet_kl),
-                      approx_kl=token_mean_sum((ratio - 1) - log_ratio), clip_frac=token_mean_sum(binds.float()))
+                      approx_kl=token_mean_sum((ratio - 1) - log_ratio), clip_frac=token_mean_sum(binds.float()),
+                      gap=token_mean_sum(log_ratio.abs()))
     return loss, stats

@@ -56,6 +56,7 @@ from open_spiel.python.algorithms.action_value import TreeWalkCalculator
 
 from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.backends.embedded import embedded_model_dir
+from sparring.backends.hf import native_dtype
 from sparring.errors import SparringError
 from sparring.eval.exploitability import exploitability_report, information_states
 from sparring.games.registry import make_game
@@ -70,7 +71,7 @@ from sparring.learn.checkpoint import (
 from sparring.learn.fit import MAX_RESIDUALS, LevenbergMarquardt, log_gap_residuals, squared_gap, trainable
 from sparring.learn.infostates import info_state_samples, kl_to_target
 from sparring.learn.loss import option_log_policies
-from sparring.learn.policy import adapter_dtype, add_lora, load_backend
+from sparring.learn.policy import add_lora, load_backend
 from sparring.learn.population.metagame import two_player_zero_sum
 from sparring.records import ExploitabilityEntry
 from sparring.store import RunStore
@@ -145,7 +146,7 @@ class MirrorConfig:
 
     @property
     def model_dtype(self) -> str:
-        return adapter_dtype() if self.dtype == "auto" else self.dtype
+        return native_dtype() if self.dtype == "auto" else self.dtype
 
     def to_dict(self) -> dict[str, Any]:
         """The settings that decide the run's numbers (stored; a resume must match them)."""

@@ -3,28 +3,12 @@ every weight trainable."""
 
 from __future__ import annotations
 
-import functools
 
 import torch
 
 from sparring.backends.hf import HFBackend, HFConfig
 from sparring.backends.hf_compat import quiet_loading
 from sparring.errors import SparringError
-
-
-@functools.cache
-def adapter_dtype() -> str:
-    """The dtype to train a LoRA adapter's base model in on this machine: bfloat16
-    where the CPU has bfloat16 arithmetic (AVX512-BF16 or AMX), else float32. Without
-    it torch emulates bfloat16, many times slower than float32 (measured on an AVX2
-    CPU: a forward and backward over Kuhn poker's 12 states ran past 14 minutes in
-    bfloat16, against 27 s in float32)."""
-    try:
-        with open("/proc/cpuinfo") as info:
-            flags = info.read()
-    except OSError:
-        return "float32"
-    return "bfloat16" if ("avx512_bf16" in flags or "amx_bf16" in flags) else "float32"
 
 
 def load_backend(path: str, dtype: str, device: str, name: str) -> HFBackend:

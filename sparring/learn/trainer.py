@@ -23,7 +23,12 @@ every checkpoint.
 
 The backend learns of new weights by their version: the trainer names the weights
 after the step that made them (`step-N`), the backend drops keys and values cached
-under another version, and every turn records the version that played it.
+under another version, and every turn records the version that played it. With
+`generation="vllm"` the games are sampled by a vLLM engine and the update runs in
+torch: after each update the adapter goes to the engine as a new LoRA version, and
+every step logs `sampler_gap`, the mean |log-prob difference| per sampled token
+between the sampler and the trainer before the update (a mismatch between the two
+is a known way RL stacks fail silently).
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ import copy
 import dataclasses
 import math
 import random
+import shutil
+import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -54,6 +61,7 @@ from sparring.learn.loss import answer_kl, chosen_logprobs, option_log_policies,
 from sparring.learn.opponents import CheckpointOpponents, OpponentMix
 from sparring.learn.policy import add_lora, load_backend
 from sparring.learn.rollout import Rollouts, Sample, samples_from
+from sparring.learn.step_log import flat_metrics, step_line
 from sparring.records import MatchResult
 from sparring.store import RunStore
 
@@ -111,7 +119,8 @@ class Trainer:
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.magnet: dict[str, torch.Tensor] | None = None  # MMD's magnet: trainable weights by name
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=0.0)
-        self.policy = LLMAgent(self.backend, config.llm_config(), name=POLICY_NAME)
+        self.sampler = self.backend if config.generation == "hf" else self._vllm_sampler()
+        self.policy = LLMAgent(self.sampler, config.llm_config(), name=POLICY_NAME)
         self.mix = OpponentMix(config.opponents, config.weights, config.pool_size, config.pool_sampling)
         self.checkpoint_opponents = CheckpointOpponents(self._load_checkpoint_agent, self.run_dir)
         self.rollouts = Rollouts(self.games, self.factories, self.policy, self.mix, self.checkpoint_opponents,
@@ -122,7 +131,7 @@ class Trainer:
         self.next_match = 0
         if latest is not None:
             self._load(latest)
-        self.backend.weights_version = checkpoint_name(self.step)
+        self.sync_weights()
         self.tensorboard = None
         if config.tensorboard:
             from torch.utils.tensorboard import SummaryWriter
@@ -186,9 +195,33 @@ class Trainer:
         self.step += 1
         if config.store_turns:  # the replay shows what each turn was taught
             self.store.write_turn_signals(self.step, [(*s.turn, s.reward, s.advantage) for s in samples])
-        self.backend.weights_version = checkpoint_name(self.step)
         t2 = time.perf_counter()
+        self.sync_weights()
+        if self.sampler is not self.backend:
+            update["sync_s"] = time.perf_counter() - t2
         return self._step_metrics(results, samples, kept, update, t1 - t0, t2 - t1)
+
+    def sync_weights(self) -> None:
+        """Stamp the weights with the step that made them (`step-N`): the hf backend
+        drops keys and values cached under another version, and every turn records the
+        version that played it. A vLLM sampler gets the adapter as a new LoRA of that
+        version (the engine never serves an older copy under a reused id)."""
+        version = checkpoint_name(self.step)
+        self.backend.weights_version = version
+        if self.sampler is not self.backend:
+            folder = Path(self._sync_dir.name) / version
+            self.model.save_pretrained(folder)
+            self.sampler.load_adapter(folder, version)
+            shutil.rmtree(folder)  # the engine has read it
+
+    def _vllm_sampler(self):
+        """A vLLM engine on the same base model, for the games; the update stays in torch."""
+        from sparring.backends.vllm_engine import VLLMBackend, VLLMConfig
+
+        self._sync_dir = tempfile.TemporaryDirectory(prefix="sparring-sync-")
+        config = self.config
+        return VLLMBackend(VLLMConfig(path=config.model or str(embedded_model_dir()), dtype=config.model_dtype),
+                           name=POLICY_NAME)
 
     def _step_metrics(self, results: list[MatchResult], samples: list[Sample], kept: list[Sample],
                       update: dict[str, float], generate_s: float, train_s: float) -> dict[str, Any]:
@@ -225,12 +258,12 @@ class Trainer:
         """`ppo_epochs` optimizer steps over the samples, micro-batched; the loss is
         averaged over the whole batch (dropped zero-advantage turns included)."""
         config = self.config
-        totals = dict.fromkeys(("loss", "kl", "magnet_kl", "approx_kl", "clip_frac", "grad_norm"), 0.0)
+        totals = dict.fromkeys(("loss", "kl", "magnet_kl", "approx_kl", "clip_frac", "grad_norm", "sampler_gap"), 0.0)
         if not samples:
             return totals
         ref_cache: dict[int, torch.Tensor] = {}
         magnet_cache: dict[int, Any] = {}  # the magnet holds still through a step's epochs
-        for _ in range(config.ppo_epochs):
+        for epoch_index in range(config.ppo_epochs):
             self.optimizer.zero_grad(set_to_none=True)
             epoch = dict.fromkeys(("loss", "kl", "magnet_kl", "approx_kl", "clip_frac"), 0.0)
             for start in range(0, len(samples), config.micro_batch):
@@ -247,6 +280,8 @@ class Trainer:
                 epoch["loss"] += float(loss.detach()) / batch_size
                 for key in ("kl", "magnet_kl", "approx_kl", "clip_frac"):
                     epoch[key] += getattr(stats, key) / len(samples)
+                if epoch_index == 0:  # before any update: what sampled the games against what trains
+                    totals["sampler_gap"] += stats.gap / len(samples)
             norm = torch.nn.utils.clip_grad_norm_(self.trainable, config.max_grad_norm or math.inf)
             self.optimizer.step()
             for key in epoch:
@@ -350,7 +385,7 @@ class Trainer:
 
     def _log_step(self, m: dict[str, Any]) -> None:
         self.store.write_train_step(m["step"], m)
-        self._scalars({f"train/{k}": v for k, v in _flat(m).items() if k != "step"})
+        self._scalars({f"train/{k}": v for k, v in flat_metrics(m).items() if k != "step"})
         self._say(step_line(m, one_game=len(self.config.game_refs) == 1,
                             kl=self.config.kl_coef > 0, magnet=self.config.magnet_coef > 0))
 
@@ -405,6 +440,9 @@ class Trainer:
         return LLMAgent(backend, self.config.llm_config())
 
     def close(self) -> None:
+        if self.sampler is not self.backend:
+            self.sampler.close()
+            self._sync_dir.cleanup()
         self.checkpoint_opponents.close()
         for factory in self.factories.values():
             factory.close()
@@ -446,53 +484,3 @@ def measurable_game(games: tuple[str, ...], wanted: bool | None) -> str | None:
         raise SparringError(f"eval_exploitability=true measures one game per run, and {', '.join(fitting)} all fit: "
                             "set eval_exploitability=false, or keep one of them")
     return fitting[0]
-
-
-def _flat(metrics: dict[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric metrics with nested dicts flattened: {"mean_return/0": ..., "loss": ...}."""
-    out: dict[str, float] = {}
-    for key, value in metrics.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}/"))
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def step_line(m: dict[str, Any], one_game: bool, kl: bool = False, magnet: bool = False) -> str:
-    """What a training step prints, every number named in words: the games played
-    and how they went, then the update. Seats count from 1, as in replays; with
-    several games, returns are pooled over them and baselines are per game and seat.
-    `kl` and `magnet`: show the KL to the initial model and to the magnet."""
-    def per_seat(values: dict[str, float]) -> str:
-        return ", ".join(f"{_seat_label(key, one_game)} {v:+.2f}" for key, v in values.items())
-
-    skipped = m["samples"] - m["trained"]
-    played = [
-        f"step {m['step']}: {m['games']} games, {m['samples']} turns by the policy",
-        f"mean return {per_seat(m['mean_return'])}",
-        f"return baseline {per_seat(m['baselines'])}",
-        f"invalid answers {m['invalid_rate']:.0%}",
-        f"answers {m['completion_len']:.1f} tokens long",
-    ]
-    update = [
-        f"loss {m['loss']:+.4f}",
-        f"trained on {m['trained']} of {m['samples']} turns"
-        + (f" (the other {skipped} had zero advantage)" if skipped else ""),
-        *([f"entropy {m['entropy']:.2f} nats/token"] if math.isfinite(m["entropy"]) else []),
-        *([f"KL to the initial model {m['kl']:.4f}"] if kl else []),
-        *([f"KL to the magnet {m['magnet_kl']:.4f}"] if magnet else []),
-        f"approximate KL of the update {m['approx_kl']:.4f}",
-        f"clipped tokens {m['clip_frac']:.0%}",
-        f"learning rate {m['lr']:.1e}",
-        f"{m['generate_s']:.1f}s playing, {m['train_s']:.1f}s training",
-    ]
-    return "; ".join(played) + "\n  update: " + ", ".join(update)
-
-
-def _seat_label(key: str, one_game: bool) -> str:
-    """A metrics key, "1" or "kuhn_poker:1" (a 0-based seat, with its game), as
-    "seat 2" or "kuhn_poker seat 2"."""
-    game, _, seat = key.rpartition(":")
-    label = f"seat {int(seat) + 1}"
-    return label if one_game or not game else f"{game} {label}"

@@ -17,11 +17,12 @@ import torch
 
 from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.backends.embedded import embedded_model_dir
+from sparring.backends.hf import native_dtype
 from sparring.eval.exploitability import exploitability_report
 from sparring.learn.checkpoint import POLICY_DIR, loaded_policy, write_policy
 from sparring.learn.infostates import info_state_samples, kl_to_target
 from sparring.learn.loss import option_log_policies
-from sparring.learn.policy import adapter_dtype, add_lora, load_backend
+from sparring.learn.policy import add_lora, load_backend
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def distill_mixture(game, target: dict[str, dict[int, float]], folder, config, s
     report. `config` gives model, temperature, lr, distill_steps and seed."""
     torch.manual_seed(config.seed)
     options = LLMConfig(mode="scored", temperature=config.temperature)
-    backend = load_backend(config.model or str(embedded_model_dir()), adapter_dtype(), "cpu", "distilled")
+    backend = load_backend(config.model or str(embedded_model_dir()), native_dtype(), "cpu", "distilled")
     try:
         model = backend.model = add_lora(backend.model, r=8, alpha=16, targets=("q_proj", "k_proj", "v_proj", "o_proj"))
 

@@ -248,9 +248,10 @@ class Population:
             return PopulationMember(0, "base", None, {})
         from sparring.agents.llm import LLMAgent, LLMConfig
         from sparring.backends.embedded import embedded_model_dir
-        from sparring.learn.policy import adapter_dtype, load_backend
+        from sparring.backends.hf import native_dtype
+        from sparring.learn.policy import load_backend
 
-        backend = load_backend(self.config.model or str(embedded_model_dir()), adapter_dtype(), "cpu", "base")
+        backend = load_backend(self.config.model or str(embedded_model_dir()), native_dtype(), "cpu", "base")
         try:
             agent = LLMAgent(backend, LLMConfig(mode="scored", temperature=self.config.temperature), name="base")
             return PopulationMember(0, "base", None, _exact_table(self.game, agent))
@@ -321,7 +322,7 @@ class Population:
         """The members with their weights in MEMBERS_FILE's format (what the agent
         factory plays): adapter members by checkpoint, tabular ones by policy file
         (written here), the base model by neither."""
-        from sparring.learn.policy import adapter_dtype
+        from sparring.backends.hf import native_dtype
 
         entries = []
         for member, weight in zip(self.members if members is None else members, weights):
@@ -332,7 +333,7 @@ class Population:
                     write_json(self.run_dir / policy, policy_json(member.policy, game=self.game.spec.versioned_ref))
             entries.append({"name": member.name, "checkpoint": member.checkpoint, "policy": policy, "weight": weight})
         return {"meta_strategy": list(weights), "members": entries, "model": self.config.model,
-                "agent": {"mode": "scored", "temperature": self.config.temperature, "dtype": adapter_dtype()}}
+                "agent": {"mode": "scored", "temperature": self.config.temperature, "dtype": native_dtype()}}
 
     # ---- results -------------------------------------------------------------------
 
