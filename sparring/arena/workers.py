@@ -110,9 +110,12 @@ class MatchWorker:
 
 class Workers:
     """`count` Ray actors, started on this machine (a local Ray) or on the cluster at
-    `address`, each with `threads` CPU threads; `play` is `play_matches` over them."""
+    `address`, each with `threads` CPU threads (and a GPU, where the cluster has one
+    for each); `play` is `play_matches` over them."""
 
-    def __init__(self, count: int, address: str | None = None, threads: int = 1):
+    def __init__(self, count: int, address: str | None = None, threads: int = 1,
+                 say: Callable[[str], None] = print):
+        self.say = say  # how a lost worker is reported
         if count < 1:
             raise SparringError(f"--workers {count}: give 1 or more workers")
         ray = _ray()
@@ -124,7 +127,9 @@ class Workers:
         if free < count * threads:  # an actor Ray cannot place would wait for ever
             raise SparringError(f"{count} workers of {threads} CPU each need {count * threads} CPUs, and the Ray "
                                 f"cluster has {free:g} free: ask for fewer workers, or add machines to the cluster")
-        actor = ray.remote(num_cpus=threads)(MatchWorker)
+        # a cluster with a GPU for every worker gives each one (a vllm or hf agent on it uses it)
+        gpus = 1 if ray.cluster_resources().get("GPU", 0) >= count else 0
+        actor = ray.remote(num_cpus=threads, num_gpus=gpus)(MatchWorker)
         self.actors = [actor.remote(threads) for _ in range(count)]
 
     def play(self, plan: Iterable[PlannedMatch], rule: InvalidMoveRule = InvalidMoveRule(), concurrency: int = 64,
@@ -132,20 +137,35 @@ class Workers:
              on_match_void: Callable[[int, str], None] | None = None) -> list[MatchResult]:
         """Play the plan as `play_matches` does (the same results, in index order,
         the same callbacks, called here as each worker's chunk of up to
-        `concurrency` matches ends), the chunks dealt to the workers in turn."""
+        `concurrency` matches ends), the chunks dealt to the workers in turn.
+
+        A worker that dies (its process killed, its machine gone) loses only its
+        unfinished chunks, whose results never came back: they are played again on
+        the workers left, so no finished match is lost or counted twice."""
         ray = _ray()
         specs = [spec_of(p) for p in plan]
         tell_watchers(len(specs), 0)
         # every worker gets work: chunks of at most `concurrency`, at least one per worker
         size = max(1, min(concurrency, math.ceil(len(specs) / len(self.actors))))
         chunks = [specs[k:k + size] for k in range(0, len(specs), size)]
-        pending = [self.actors[k % len(self.actors)].play.remote(chunk, rule, concurrency)
-                   for k, chunk in enumerate(chunks)]
+        on = {}  # pending result -> (its chunk, the actor playing it)
+
+        def deal(chunk: list[MatchSpec], turn: int) -> None:
+            actor = self.actors[turn % len(self.actors)]
+            on[actor.play.remote(chunk, rule, concurrency)] = (chunk, actor)
+
+        for k, chunk in enumerate(chunks):
+            deal(chunk, k)
         finished: list[MatchResult] = []
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
+        while on:
+            done, _ = ray.wait(list(on), num_returns=1)
+            chunk, actor = on.pop(done[0])
             try:
                 results, voided = ray.get(done[0])
+            except ray.exceptions.RayActorError:
+                self._lose(actor, len(chunk))
+                deal(chunk, len(on))
+                continue
             except ray.exceptions.RayTaskError as exc:  # a worker's own error, said as it said it
                 if isinstance(exc.cause, SparringError):
                     raise exc.cause from None
@@ -160,6 +180,16 @@ class Workers:
                 if on_match_end is not None:
                     on_match_end(result)
         return sorted(finished, key=lambda r: r.index)
+
+    def _lose(self, actor, matches: int) -> None:
+        """Stop dealing to a dead worker; refuse to go on with none left."""
+        if actor in self.actors:
+            self.actors.remove(actor)
+        if not self.actors:
+            raise SparringError("every Ray worker died (killed, out of memory, or its machine left the cluster); "
+                                "the matches that finished are kept: run the command again to play the rest")
+        self.say(f"a Ray worker died; its {matches} unfinished matches play again on the "
+                 f"{len(self.actors)} worker{'s' if len(self.actors) > 1 else ''} left")
 
     def close(self) -> None:
         ray = _ray()

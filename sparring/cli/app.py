@@ -118,7 +118,7 @@ def match_runner(workers: int | None, ray_address: str | None):
         return play_matches, lambda: None
     from sparring.arena.workers import Workers
 
-    pool = Workers(workers or 1, ray_address)
+    pool = Workers(workers or 1, ray_address, say=lambda text: console.print(text, markup=False, highlight=False))
     return pool.play, pool.close
 
 

@@ -82,6 +82,35 @@ def test_results_reach_the_store_and_the_watchers_as_chunks_end(local_ray, tmp_p
         [dataclasses.replace(r.record, wall_s=0) for r in here]
 
 
+def test_a_killed_worker_loses_nothing_and_repeats_nothing(local_ray, tiny_model_dir, tmp_path):
+    """A worker's process killed mid-run: its unfinished chunks play again on the
+    other worker; the store holds every match once, as one process plays them."""
+    import os
+    import signal
+
+    from sparring.arena.workers import Workers
+
+    rule = InvalidMoveRule(retries=1, then="random")
+    store, said = RunStore(tmp_path, create=True), []
+    workers = Workers(2, say=said.append)
+    try:
+        victim = ray.get(workers.actors[1].pid.remote())
+
+        def on_end(result):
+            store.write_match(result)  # a match stored twice would fail here (one row per index)
+            if len(store.finished_indices()) == 1:
+                os.kill(victim, signal.SIGKILL)  # the victim has chunks queued still: 6 each, 2 matches a chunk
+
+        results = workers.play(plan_of(tiny_model_dir, range(24)), rule, concurrency=2, on_match_end=on_end)
+        survivors = len(workers.actors)
+    finally:
+        workers.close()
+    assert survivors == 1 and len(said) >= 1 and "play again on the 1 worker left" in said[0]
+    assert sorted(store.finished_indices()) == list(range(24))
+    here = play_matches(plan_of(tiny_model_dir, range(24)), rule, concurrency=24)
+    assert transcripts(results) == transcripts(here)
+
+
 def test_agents_a_worker_cannot_build_are_refused(local_ray):
     from sparring.agents.human import HumanAgent
     from sparring.agents.scripted import RandomAgent
