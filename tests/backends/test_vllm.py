@@ -51,6 +51,20 @@ def test_a_seed_gives_the_same_tokens_in_any_batch(engine):
     assert again.token_ids != alone.token_ids  # another seed, another sample (the check can fail)
 
 
+def test_a_batch_of_long_prompts_keeps_its_seeds(engine):
+    """Prompts that do not fit one engine step together (distinct, so no prefix is
+    shared): each is sampled as it is alone. Split prompts crashed the CPU engine."""
+    import random
+
+    rng = random.Random(0)
+    words = "board square move cross nought row column corner centre win lose draw bet pass".split()
+    requests = [GenerationRequest((("user", " ".join(rng.choice(words) for _ in range(300)) + f" Move {k}?"),),
+                                  max_new_tokens=4, seed=k) for k in range(10)]
+    assert sum(len(engine.prompt_ids(r.messages)) for r in requests) > engine.config.max_model_len
+    together = engine.generate(requests)
+    assert engine.generate(requests[7:8])[0].token_ids == together[7].token_ids
+
+
 def test_the_recorded_logprobs_are_the_models_own(engine, reference):
     """What RL needs: the behaviour log-probs the engine records equal the trainer's
     forward pass over the same tokens (at temperature 1)."""
