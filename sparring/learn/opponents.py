@@ -118,10 +118,13 @@ class CheckpointOpponents:
         self._run_dir = run_dir
         self._current: tuple[str, Agent] | None = None
 
+    def path(self, checkpoint: str) -> Path:
+        return (self._run_dir / checkpoint).resolve()
+
     def agent(self, checkpoint: str) -> Agent:
         if self._current is None or self._current[0] != checkpoint:
             self.close()
-            agent = self._load(self._run_dir / checkpoint)
+            agent = self._load(self.path(checkpoint))
             agent.name = f"checkpoint:{Path(checkpoint).name}"
             self._current = (checkpoint, agent)
         return self._current[1]

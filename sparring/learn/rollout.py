@@ -17,6 +17,7 @@ from sparring.agents.base import Agent
 from sparring.agents.registry import AgentFactory
 from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
 from sparring.arena.results import outcome_score
+from sparring.arena.workers import ByReference, Workers
 from sparring.games.core import Game
 from sparring.games.registry import split_version
 from sparring.learn.opponents import CHECKPOINT_SOURCES, SELF, CheckpointOpponents, OpponentMix
@@ -79,10 +80,11 @@ class Rollouts:
 
     def __init__(self, games: dict[str, Game], factories: dict[str, AgentFactory], policy: Agent,
                  mix: OpponentMix, checkpoints: CheckpointOpponents, rule: InvalidMoveRule,
-                 game_weights: tuple[float, ...], seed: int):
+                 game_weights: tuple[float, ...], seed: int, workers: Workers | None = None):
         self.games, self.factories, self.policy = games, factories, policy
         self.mix, self.checkpoints, self.rule = mix, checkpoints, rule
         self.game_weights, self.seed = game_weights, seed
+        self.workers = workers  # Ray workers play the games (the policy by name: the trainer pushes it)
 
     def play(self, n: int, rng: random.Random, first_index: int,
              on_match_end: Callable[[MatchResult], None] | None) -> list[MatchResult]:
@@ -107,7 +109,8 @@ class Rollouts:
             for game in group_games:
                 plan += rotating_plan(self.games[game], agents[game], [index], self.seed)
                 index += 1
-            played = play_matches(plan, self.rule, concurrency=len(plan), on_match_end=on_match_end)
+            play = self.workers.play if self.workers else play_matches
+            played = play(plan, self.rule, concurrency=len(plan), on_match_end=on_match_end)
             if is_checkpoint:
                 score = sum(outcome_score(r.returns, r.seat_of(self.policy.name)) for r in played)
                 self.mix.record(key, score, len(played))
@@ -120,5 +123,8 @@ class Rollouts:
         players = self.games[game].spec.players
         if key == SELF:
             return [self.policy] * players
-        opponent = self.checkpoints.agent(key) if is_checkpoint else self.factories[game].make(key)
+        if self.workers:  # built on the workers, by reference; a checkpoint by its path
+            opponent = ByReference(str(self.checkpoints.path(key)) if is_checkpoint else key)
+        else:
+            opponent = self.checkpoints.agent(key) if is_checkpoint else self.factories[game].make(key)
         return [self.policy] + [opponent] * (players - 1)

@@ -28,7 +28,8 @@ under another version, and every turn records the version that played it. With
 torch: after each update the adapter goes to the engine as a new LoRA version, and
 every step logs `sampler_gap`, the mean |log-prob difference| per sampled token
 between the sampler and the trainer before the update (a mismatch between the two
-is a known way RL stacks fail silently).
+is a known way RL stacks fail silently). With `rollout_workers`, Ray workers play
+the games on replicas of the policy, each sent the adapter after every update.
 """
 
 from __future__ import annotations
@@ -38,7 +39,6 @@ import copy
 import dataclasses
 import math
 import random
-import shutil
 import tempfile
 import time
 from collections import defaultdict
@@ -50,6 +50,7 @@ import torch
 from sparring.agents.llm import LLMAgent
 from sparring.agents.registry import AgentFactory
 from sparring.arena.match import InvalidMoveRule
+from sparring.arena.workers import TrainedAdapter
 from sparring.backends.embedded import embedded_model_dir
 from sparring.errors import SparringError
 from sparring.games.registry import make_game, split_version
@@ -123,8 +124,13 @@ class Trainer:
         self.policy = LLMAgent(self.sampler, config.llm_config(), name=POLICY_NAME)
         self.mix = OpponentMix(config.opponents, config.weights, config.pool_size, config.pool_sampling)
         self.checkpoint_opponents = CheckpointOpponents(self._load_checkpoint_agent, self.run_dir)
+        self.workers = None
+        if config.rollout_workers:
+            from sparring.arena.workers import Workers
+
+            self.workers = Workers(config.rollout_workers, config.ray_address or None, say=self._say)
         self.rollouts = Rollouts(self.games, self.factories, self.policy, self.mix, self.checkpoint_opponents,
-                                 self.rule, config.game_probabilities, config.seed)
+                                 self.rule, config.game_probabilities, config.seed, self.workers)
         self.rng = random.Random(f"train:{config.seed}")
         self.baselines: dict[tuple[str, int], float] = {}
         self.step = 0
@@ -197,7 +203,7 @@ class Trainer:
             self.store.write_turn_signals(self.step, [(*s.turn, s.reward, s.advantage) for s in samples])
         t2 = time.perf_counter()
         self.sync_weights()
-        if self.sampler is not self.backend:
+        if self.sampler is not self.backend or self.workers is not None:
             update["sync_s"] = time.perf_counter() - t2
         return self._step_metrics(results, samples, kept, update, t1 - t0, t2 - t1)
 
@@ -205,20 +211,27 @@ class Trainer:
         """Stamp the weights with the step that made them (`step-N`): the hf backend
         drops keys and values cached under another version, and every turn records the
         version that played it. A vLLM sampler gets the adapter as a new LoRA of that
-        version (the engine never serves an older copy under a reused id)."""
+        version (the engine never serves an older copy under a reused id); rollout
+        workers get its files through Ray's object store."""
         version = checkpoint_name(self.step)
         self.backend.weights_version = version
-        if self.sampler is not self.backend:
-            folder = Path(self._sync_dir.name) / version
+        if self.sampler is self.backend and self.workers is None:
+            return
+        with tempfile.TemporaryDirectory(prefix="sparring-sync-") as folder:
             self.model.save_pretrained(folder)
-            self.sampler.load_adapter(folder, version)
-            shutil.rmtree(folder)  # the engine has read it
+            if self.workers is not None:
+                files = {path.name: path.read_bytes() for path in Path(folder).iterdir() if path.is_file()}
+                config = self.config
+                self.workers.push(TrainedAdapter(POLICY_NAME, config.model or str(embedded_model_dir()),
+                                                 dataclasses.asdict(config.llm_config()), config.model_dtype, files,
+                                                 version))
+            else:
+                self.sampler.load_adapter(folder, version)
 
     def _vllm_sampler(self):
         """A vLLM engine on the same base model, for the games; the update stays in torch."""
         from sparring.backends.vllm_engine import VLLMBackend, VLLMConfig
 
-        self._sync_dir = tempfile.TemporaryDirectory(prefix="sparring-sync-")
         config = self.config
         return VLLMBackend(VLLMConfig(path=config.model or str(embedded_model_dir()), dtype=config.model_dtype),
                            name=POLICY_NAME)
@@ -442,7 +455,8 @@ class Trainer:
     def close(self) -> None:
         if self.sampler is not self.backend:
             self.sampler.close()
-            self._sync_dir.cleanup()
+        if self.workers is not None:
+            self.workers.close()
         self.checkpoint_opponents.close()
         for factory in self.factories.values():
             factory.close()
