@@ -70,14 +70,19 @@ class VLLMBackend:
         # On CPU vLLM keeps a core for its front end; the arena waits on the engine, so
         # it gets them all (2 cores: 40 prompts of 300 tokens in 46 s instead of 73 s).
         os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-        self.llm = vllm.LLM(
-            model=str(model_dir), dtype=_dtype(config.dtype), enable_lora=True, max_lora_rank=config.max_lora_rank,
-            max_loras=4, enable_prefix_caching=True, gpu_memory_utilization=config.memory,
-            max_model_len=config.max_model_len, enforce_eager=config.eager, seed=0,
-            logprobs_mode="processed_logprobs",
-            # A prompt split over steps rewinds its seeded generator, which the CPU
-            # build cannot ("CPU Generator does not use offset"): whole prompts only.
-            enable_chunked_prefill=False, max_num_batched_tokens=config.max_model_len)
+        try:
+            self.llm = vllm.LLM(
+                model=str(model_dir), dtype=_dtype(config.dtype), enable_lora=True,
+                max_lora_rank=config.max_lora_rank, max_loras=4, enable_prefix_caching=True,
+                gpu_memory_utilization=config.memory, max_model_len=config.max_model_len,
+                enforce_eager=config.eager, seed=0, logprobs_mode="processed_logprobs",
+                # A prompt split over steps rewinds its seeded generator, which the CPU
+                # build cannot ("CPU Generator does not use offset"): whole prompts only.
+                enable_chunked_prefill=False, max_num_batched_tokens=config.max_model_len)
+        except (ValueError, RuntimeError, OSError) as exc:  # vLLM's words for a model it cannot serve
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise SparringError(f"vLLM cannot serve {model_dir}: {reason}. Play it with hf(path={config.path}) "
+                                "instead, or see vLLM's supported models") from None
         self.tokenizer = self.llm.get_tokenizer()
         self._lora_ids = 0
         self.lora = None  # the LoRARequest that plays; None: the base model

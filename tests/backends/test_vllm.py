@@ -42,6 +42,17 @@ def forward_logprobs(model, prompt, tokens):
     return [float(logp[len(prompt) - 1 + i, t]) for i, t in enumerate(tokens)]
 
 
+def test_a_model_vllm_cannot_serve_is_refused_in_words(tmp_path):
+    import json
+
+    from sparring.backends.vllm_engine import VLLMBackend, VLLMConfig
+    from sparring.errors import SparringError
+
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "no_such_architecture"}))
+    with pytest.raises(SparringError, match=f"vLLM cannot serve {tmp_path}.*hf\\(path="):
+        VLLMBackend(VLLMConfig(path=str(tmp_path)))
+
+
 def test_a_seed_gives_the_same_tokens_in_any_batch(engine):
     alone = engine.generate([GenerationRequest(MESSAGES, max_new_tokens=12, seed=7)])[0]
     others = [GenerationRequest((("user", f"Count to {k}."),), max_new_tokens=12, seed=k) for k in range(5)]

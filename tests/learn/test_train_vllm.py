@@ -27,6 +27,13 @@ def trainer_logprobs(model, option) -> list[float]:
     return [float(logp[start + i, t]) for i, t in enumerate(option.token_ids)]
 
 
+def test_full_fine_tuning_is_refused_before_any_compute(tmp_path):
+    from sparring.errors import SparringError
+
+    with pytest.raises(SparringError, match="full fine-tuning .* is not synced"):
+        TrainConfig(out=str(tmp_path), generation="vllm", lora=False)
+
+
 def test_the_engine_follows_the_trainer_step_by_step(tmp_path):
     config = TrainConfig(out=str(tmp_path / "run"), generation="vllm", dtype="float32", games_per_step=4,
                          max_tokens=8, micro_batch=4, eval_every=0, lr=1e-2, steps=3)
