@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -178,7 +179,15 @@ class Workers:
         if not ray.is_initialized():
             # a local Ray gets exactly the CPUs its workers take; a cluster has its own
             options = {"address": address} if address else {"num_cpus": count * threads}
-            ray.init(**options, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            try:
+                _check_answers(address)
+                ray.init(**options, include_dashboard=False, log_to_driver=False, configure_logging=False)
+            except (ConnectionError, TimeoutError, RuntimeError, OSError) as exc:
+                if not address:
+                    raise
+                raise SparringError(f"no Ray cluster answers at {address} ({str(exc).splitlines()[0]}): start one "
+                                    "with `ray start --head` and give its HOST:6379, or leave out --ray-address "
+                                    "for a local Ray") from None
         free = _free_cpus(ray, count * threads)
         if free < count * threads:  # an actor Ray cannot place would wait for ever
             raise SparringError(f"{count} workers of {threads} CPU each need {count * threads} CPUs, and the Ray "
@@ -262,6 +271,18 @@ class Workers:
         for actor in self.actors:
             ray.kill(actor)
         self.actors = []
+
+
+def _check_answers(address: str | None, wait_s: float = 5.0) -> None:
+    """Raise OSError unless something listens at a HOST:PORT address (Ray itself
+    retries an address that does not answer for minutes). `auto` and local Rays
+    are Ray's to find."""
+    if not address or address in ("auto", "local"):
+        return
+    host, _, port = address.split("://")[-1].rpartition(":")
+    if not host or not port.isdigit():
+        raise OSError(f"{address} is not HOST:PORT")
+    socket.create_connection((host, int(port)), timeout=wait_s).close()
 
 
 def _free_cpus(ray, needed: int, wait_s: float = 10.0) -> float:

@@ -155,6 +155,8 @@ def population(
     steps: Optional[int] = typer.Option(None, help="rl oracle: training steps per member [default: 20]."),
     meta_game: Optional[str] = typer.Option(None, help="exact (tree walks), sampled (from play, with 95% intervals) or auto: exact where the game is small enough [default: auto]."),
     matches_per_entry: Optional[int] = typer.Option(None, help="Sampled meta-game: matches per pair of members, half in each seat [default: 200]."),
+    workers: Optional[int] = typer.Option(None, "--workers", help="Play a sampled meta-game's matches on this many Ray workers (pip install 'sparring[ray]'); the same matches."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="A Ray cluster for the workers (auto, or HOST:6379)."),
     seed: Optional[int] = typer.Option(None, help="Seed [default: 0]."),
     out: Optional[str] = typer.Option(None, help="Run directory of a new run [default: runs/population-<time>]."),
     resume: Optional[str] = typer.Option(None, help="Run directory to continue, with its stored settings."),
@@ -169,9 +171,11 @@ def population(
 
     overrides = {"game": game, "method": method, "iterations": iterations, "solver": solver, "oracle": oracle,
                  "steps": steps, "meta_game": meta_game, "matches_per_entry": matches_per_entry, "seed": seed, "out": out}
+    where = {k: v for k, v in (("workers", workers), ("ray_address", ray_address)) if v is not None}
+    overrides.update(where)
     if resume is not None:
         settings = build_config(PopulationConfig, {**stored_run_settings(resume, "population_config", "population"),
-                                                   "resume": resume})
+                                                   "resume": resume, **where})
     else:
         settings = new_run(PopulationConfig, config_values(PopulationConfig, config, overrides), "population")
     with match_progress("matches played"):

@@ -49,7 +49,7 @@ def plot_curves(run_dir: str | Path, log: tuple[list[dict], list[dict]] | None =
     rows = []
     for opponent in dict.fromkeys(e["opponent"] for e in evals):
         points = [e for e in evals if e["opponent"] == opponent]
-        # a multi-game run's rows are labelled "GAME vs OPPONENT" already (trainer.eval_label)
+        # a multi-game run's rows are labelled "GAME vs OPPONENT" already (learn.evaluation.eval_label)
         label = f"vs {opponent}" if points[0].get("against", opponent) == opponent else opponent
         axes[1, 1].errorbar([e["step"] for e in points], [e["win_or_draw"] for e in points],
                             yerr=[e["win_or_draw_ci"] for e in points], capsize=3, label=label)

@@ -173,12 +173,9 @@ class TrainConfig:
         self._check_games()
         self._check_opponents()
         self._check_optimisation()
+        self._check_placement()
         if self.tensorboard and importlib.util.find_spec("tensorboard") is None:
             raise SparringError("tensorboard=true needs the tensorboard package: pip install tensorboard")
-        if self.rollout_workers and importlib.util.find_spec("ray") is None:
-            raise SparringError("rollout_workers need Ray: pip install 'sparring[ray]'")
-        if self.generation == "vllm" and importlib.util.find_spec("vllm") is None:
-            raise SparringError(f"generation=vllm needs vLLM: {VLLM_INSTALL}")
         if not self.out and not self.resume:
             raise SparringError("no run directory: set out=DIR for a new run or resume=DIR to continue one")
         if self.out and self.resume and Path(self.out) != Path(self.resume):
@@ -267,11 +264,18 @@ class TrainConfig:
             )
         if self.dtype not in ("auto", "bfloat16", "float16", "float32"):
             raise SparringError(f"dtype '{self.dtype}' unknown: use auto, bfloat16, float16 or float32")
+        if not self.lora and self.dtype in ("bfloat16", "float16"):
+            raise SparringError(
+                f"full fine-tuning in {self.dtype} loses small updates in rounding: use dtype=float32 (or auto), or lora=true"
+            )
+
+    def _check_placement(self) -> None:
+        """Where the games are sampled and played: refuse what cannot be synced there."""
         if self.generation not in ("hf", "vllm"):
             raise SparringError(f"generation '{self.generation}' unknown: use hf (the trained model samples) or vllm")
         if self.generation == "vllm" and not self.lora:
             raise SparringError("generation=vllm syncs the trained LoRA adapter to the engine after each update; "
-                                "full fine-tuning (lora=false) is not synced: use lora=true, or generation=hf")
+                                "full fine-tuning (lora=false) is not synced to it: use lora=true, or generation=hf")
         if self.generation == "vllm" and self.lora_r > MAX_LORA_RANK:
             raise SparringError(f"lora_r={self.lora_r}: the vLLM engine serves adapters up to rank {MAX_LORA_RANK}")
         if self.rollout_workers < 0:
@@ -282,10 +286,10 @@ class TrainConfig:
         if self.ray_address and not self.rollout_workers:
             raise SparringError(f"ray_address={self.ray_address} without rollout_workers: say how many workers, "
                                 "e.g. rollout_workers=4")
-        if not self.lora and self.dtype in ("bfloat16", "float16"):
-            raise SparringError(
-                f"full fine-tuning in {self.dtype} loses small updates in rounding: use dtype=float32 (or auto), or lora=true"
-            )
+        if self.rollout_workers and importlib.util.find_spec("ray") is None:
+            raise SparringError("rollout_workers need Ray: pip install 'sparring[ray]'")
+        if self.generation == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise SparringError(f"generation=vllm needs vLLM: {VLLM_INSTALL}")
 
     @property
     def game_refs(self) -> tuple[str, ...]:

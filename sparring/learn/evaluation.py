@@ -14,10 +14,19 @@ from sparring.records import MatchResult
 EVAL_SEED_OFFSET = 1_000_003  # eval games never share seeds with training games
 
 
+def eval_label(game: str, opponent: str, n_games: int) -> str:
+    """The `opponent` of an evaluation row: the opponent in a one-game run (as runs
+    always logged it), "GAME vs OPPONENT" when the run plays several games."""
+    return opponent if n_games == 1 else f"{game} vs {opponent}"
+
+
 def play_eval(game: Game, policy: Agent, opponent: Agent, games: int, seed: int,
-              rule: InvalidMoveRule, concurrency: int = 64) -> list[MatchResult]:
-    """`games` matches, seats alternating (policy first in even-indexed ones)."""
+              rule: InvalidMoveRule, concurrency: int = 64, play=None) -> list[MatchResult]:
+    """`games` matches, seats alternating (policy first in even-indexed ones);
+    `play`: Ray workers' `Workers.play`, or None for this process."""
     plan = rotating_plan(game, [policy, opponent], range(games), seed + EVAL_SEED_OFFSET)
+    if play is not None:
+        return play(plan, rule, concurrency)
     return play_matches(plan, rule, concurrency=concurrency, record_views=False)
 
 

@@ -50,14 +50,14 @@ import torch
 from sparring.agents.llm import LLMAgent
 from sparring.agents.registry import AgentFactory
 from sparring.arena.match import InvalidMoveRule
-from sparring.arena.workers import TrainedAdapter
+from sparring.arena.workers import ByReference, TrainedAdapter, Workers
 from sparring.backends.embedded import embedded_model_dir
 from sparring.errors import SparringError
 from sparring.games.registry import make_game, split_version
 from sparring.learn.advantages import expert_advantages, grpo_advantages, rae_advantages, rloo_advantages
 from sparring.learn.checkpoint import checkpoint_name, latest_checkpoint, load_checkpoint, save_checkpoint
 from sparring.learn.config import TrainConfig, check_resumable
-from sparring.learn.evaluation import play_eval, summarize_eval
+from sparring.learn.evaluation import eval_label, play_eval, summarize_eval
 from sparring.learn.loss import answer_kl, chosen_logprobs, option_log_policies, policy_loss, sample_logprobs
 from sparring.learn.opponents import CheckpointOpponents, OpponentMix
 from sparring.learn.policy import add_lora, load_backend
@@ -120,15 +120,9 @@ class Trainer:
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.magnet: dict[str, torch.Tensor] | None = None  # MMD's magnet: trainable weights by name
         self.optimizer = torch.optim.AdamW(self.trainable, lr=config.lr, weight_decay=0.0)
-        self.sampler = self.backend if config.generation == "hf" else self._vllm_sampler()
-        self.policy = LLMAgent(self.sampler, config.llm_config(), name=POLICY_NAME)
+        self._players(config)
         self.mix = OpponentMix(config.opponents, config.weights, config.pool_size, config.pool_sampling)
         self.checkpoint_opponents = CheckpointOpponents(self._load_checkpoint_agent, self.run_dir)
-        self.workers = None
-        if config.rollout_workers:
-            from sparring.arena.workers import Workers
-
-            self.workers = Workers(config.rollout_workers, config.ray_address or None, say=self._say)
         self.rollouts = Rollouts(self.games, self.factories, self.policy, self.mix, self.checkpoint_opponents,
                                  self.rule, config.game_probabilities, config.seed, self.workers)
         self.rng = random.Random(f"train:{config.seed}")
@@ -227,6 +221,15 @@ class Trainer:
                                                  version))
             else:
                 self.sampler.load_adapter(folder, version)
+
+    def _players(self, config: TrainConfig) -> None:
+        """What plays the games: the policy on its sampler (the trained model itself, or
+        a vLLM engine), here or on Ray workers that hold replicas of it."""
+        self.sampler = self.backend if config.generation == "hf" else self._vllm_sampler()
+        self.policy = LLMAgent(self.sampler, config.llm_config(), name=POLICY_NAME)
+        self.workers = None
+        if config.rollout_workers:
+            self.workers = Workers(config.rollout_workers, config.ray_address or None, say=self._say)
 
     def _vllm_sampler(self):
         """A vLLM engine on the same base model, for the games; the update stays in torch."""
@@ -365,8 +368,9 @@ class Trainer:
         for game in games:
             for ref in self.config.eval_opponents:
                 label = eval_label(game, ref, len(games))
-                results = play_eval(self.games[game], self.policy, self.factories[game].make(ref),
-                                    self.config.eval_games, self.config.seed, self.rule)
+                opponent = ByReference(ref) if self.workers else self.factories[game].make(ref)
+                results = play_eval(self.games[game], self.policy, opponent, self.config.eval_games,
+                                    self.config.seed, self.rule, play=self.workers and self.workers.play)
                 summary = {**summarize_eval(results, POLICY_NAME), "game": game, "against": ref}
                 out[label] = summary
                 self.store.write_train_eval(self.step, label, summary)
@@ -463,12 +467,6 @@ class Trainer:
         if self.tensorboard is not None:
             self.tensorboard.close()
         self.store.close()
-
-
-def eval_label(game: str, opponent: str, n_games: int) -> str:
-    """The `opponent` of an evaluation row: the opponent in a one-game run (as runs
-    always logged it), "GAME vs OPPONENT" when the run plays several games."""
-    return opponent if n_games == 1 else f"{game} vs {opponent}"
 
 
 def measurable_game(games: tuple[str, ...], wanted: bool | None) -> str | None:

@@ -159,3 +159,11 @@ def test_play_and_tournament_on_workers_store_what_one_process_stores(tmp_path):
         assert matches[0] == matches[1] and turns[0] == turns[1] and len(matches[0]) in (6, 12)
         for name in ("here", "spread"):
             (tmp_path / name).rename(tmp_path / f"{name}-{args[0]}")
+
+
+def test_a_ray_address_that_does_not_answer_is_refused_in_words(tmp_path):
+    """Ray alone retries such an address for minutes; the command says at once."""
+    run = _sparring("play", "tictactoe", "--players", "random", "random", "--games", "2", "--out", "x",
+                    "--ray-address", "127.0.0.1:1", cwd=tmp_path)
+    assert run.returncode != 0 and "no Ray cluster answers at 127.0.0.1:1" in run.stdout + run.stderr
+    assert "ray start --head" in run.stdout + run.stderr and not (tmp_path / "x" / "run.sqlite").exists()

@@ -2,7 +2,8 @@
 holding a replica of the policy that gets the adapter through Ray's object store
 after every update: the same seed trains the same run as one process does (the tiny
 Llama choosing by its scores: the same games against itself, a checkpoint from the
-pool and random; the same turns; the same adapter at the end)."""
+pool and random; the same turns, losses and evaluations; the same adapter at the
+end), and the replicas sample what the trainer holds (the logged sampler gap)."""
 
 import re
 
@@ -17,8 +18,9 @@ from sparring.store import RunStore
 
 ray = pytest.importorskip("ray", reason="Ray is the ray extra: pip install -e '.[ray]'")
 
-SETTINGS = dict(mode="scored", temperature=1.0, games_per_step=8, micro_batch=8, eval_every=0, dtype="float32",
-                lr=1e-2, steps=3, checkpoint_every=1, opponents=("self", "pool", "random"))
+SETTINGS = dict(mode="scored", temperature=1.0, games_per_step=8, micro_batch=8, eval_every=2, eval_games=6,
+                eval_exploitability=False, dtype="float32", lr=1e-2, steps=3, checkpoint_every=1,
+                opponents=("self", "pool", "random"))
 
 
 def played(run):
@@ -49,6 +51,11 @@ def test_workers_train_the_run_one_process_trains(tiny_model_dir, tmp_path):
     b = load_file(spread / "checkpoints/step-000003/policy/adapter_model.safetensors")
     assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
     assert any(float(a[k].abs().max()) > 1e-3 for k in a if "lora_B" in k)  # trained: B left zero
+    logs = [RunStore(run, read_only=True) for run in (here, spread)]
+    steps, evals = [log.train_steps() for log in logs], [log.train_evals() for log in logs]
+    assert [s["loss"] for s in steps[1]] == pytest.approx([s["loss"] for s in steps[0]], abs=1e-5)
+    assert max(s["sampler_gap"] for s in steps[1]) < 1e-4  # the replicas sampled what the trainer holds
+    assert [e["step"] for e in evals[1]] == [0, 2] and evals[1] == evals[0]  # evaluations on the workers too
 
 
 def test_rollout_workers_refuse_what_they_cannot_sync(tiny_model_dir, tmp_path):

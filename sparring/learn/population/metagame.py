@@ -161,15 +161,16 @@ class SampledEntry:
     matches: int
 
 
-def sampled_entry(game, first: Agent, second: Agent, matches: int, seed: int) -> SampledEntry:
+def sampled_entry(game, first: Agent, second: Agent, matches: int, seed: int, play=play_matches) -> SampledEntry:
     """M[first, second] from `matches` matches, `first` in seat 0 in the even ones
     and seat 1 in the odd ones (`rotating_plan`): the mean of its returns in each
     seat, averaged over the two seats as the exact entry is, with the standard
     error of that stratified mean. A forfeited match counts its zero-sum outcome
-    (`MatchResult.scored_returns`), so M stays antisymmetric."""
+    (`MatchResult.scored_returns`), so M stays antisymmetric. `play`: `play_matches`,
+    or Ray workers' `Workers.play` (the same matches)."""
     if matches < 4 or matches % 2:
         raise SparringError(f"a sampled entry needs an even number of matches, at least 4, got {matches}")
-    results = play_matches(rotating_plan(game, [first, second], range(matches), run_seed=seed))
+    results = play(rotating_plan(game, [first, second], range(matches), run_seed=seed))
     by_seat = [np.array([r.scored_returns[seat] for r in results if r.index % 2 == seat]) for seat in (0, 1)]
     value = 0.5 * (by_seat[0].mean() + by_seat[1].mean())
     error = 0.5 * math.sqrt(sum(x.var(ddof=1) / len(x) for x in by_seat))
@@ -182,8 +183,8 @@ class SampledMetaGame:
     (`sampled_entry`), M[j, i] = -M[i, j], and M[i, i] = 0 (a member against itself,
     averaged over the two seats, ties exactly in a zero-sum game)."""
 
-    def __init__(self, game, matches: int, seed: int):
-        self.game, self.matches, self.seed = game, matches, seed
+    def __init__(self, game, matches: int, seed: int, play=play_matches):
+        self.game, self.matches, self.seed, self.play = game, matches, seed, play
         self.agents: list[Agent] = []
         self.matrix = np.zeros((0, 0))
         self.half_widths = np.zeros((0, 0))  # of each entry's 95% interval
@@ -197,7 +198,8 @@ class SampledMetaGame:
         matrix, half_widths = np.zeros((n, n)), np.zeros((n, n))
         matrix[:-1, :-1], half_widths[:-1, :-1] = self.matrix, self.half_widths
         for j, other in enumerate(self.agents):
-            entry = sampled_entry(self.game, agent, other, self.matches, seed=derive_seed("metagame", self.seed, n - 1, j))
+            entry = sampled_entry(self.game, agent, other, self.matches, derive_seed("metagame", self.seed, n - 1, j),
+                                  self.play)
             matrix[-1, j], matrix[j, -1] = entry.value, -entry.value
             half_widths[-1, j] = half_widths[j, -1] = entry.half_width
         self.agents.append(agent)

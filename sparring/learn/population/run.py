@@ -43,6 +43,8 @@ from open_spiel.python import policy as os_policy
 
 from sparring.agents.registry import MEMBERS_FILE, POLICY_FILE, AgentFactory
 from sparring.agents.solvers import policy_json
+from sparring.arena.match import play_matches
+from sparring.arena.workers import ByReference
 from sparring.errors import SparringError
 from sparring.games.registry import make_game
 from sparring.learn.checkpoint import check_stored_settings, write_json
@@ -98,6 +100,11 @@ class PopulationConfig:
     time_budget_s: float = 0.0
     """Add no new member once the run has taken this long (then solve and distil);
     0 means no limit."""
+    workers: int = 0
+    """Ray workers that play a sampled meta-game's matches, each building the members
+    by reference (the ray extra); 0 plays them in this process, the same matches."""
+    ray_address: str = ""
+    """A Ray cluster for the workers (auto, or HOST:6379); empty: a local Ray."""
     seed: int = 0
     out: str = ""
     """Run directory of a new run."""
@@ -123,13 +130,16 @@ class PopulationConfig:
                 raise SparringError(f"{name} must be >= {low}, got {value}")
         if self.lr <= 0 or self.temperature <= 0:
             raise SparringError("lr and temperature must be > 0")
+        if self.workers < 0 or (self.ray_address and not self.workers):
+            raise SparringError(f"workers={self.workers}: give 0 (this process) or more; a ray_address needs workers")
         if not self.out and not self.resume:
             raise SparringError("no run directory: set out=DIR for a new run or resume=DIR to continue one")
         if self.out and self.resume and Path(self.out) != Path(self.resume):
             raise SparringError(f"out={self.out} and resume={self.resume} differ: give only resume=DIR to continue a run")
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k not in ("out", "resume", "time_budget_s")}
+        where = ("out", "resume", "time_budget_s", "workers", "ray_address")  # change no number the run stores
+        return {k: v for k, v in dataclasses.asdict(self).items() if k not in where}
 
 
 def run_population(config: PopulationConfig, console=None) -> Path:
@@ -188,8 +198,14 @@ class Population:
         self.members = self.store.members()
         self.tables = None if too_large else [from_table(self.os_game, m.policy) for m in self.members]
         self.factory = AgentFactory(self.game)  # the members as agents, for a sampled meta-game
+        self.workers = None
+        if self.sampled and config.workers:
+            from sparring.arena.workers import Workers
+
+            self.workers = Workers(config.workers, config.ray_address or None, say=self._say)
         if self.sampled:  # the stored entries: replaying their matches would give the same
-            self.meta_game = SampledMetaGame(self.game, config.matches_per_entry, config.seed)
+            self.meta_game = SampledMetaGame(self.game, config.matches_per_entry, config.seed,
+                                             self.workers.play if self.workers else play_matches)
             self.meta_game.restore(self._member_agents(self.members), *map(self._square, (
                 self.store.metagame(), self.store.metagame_half_widths())))
         else:
@@ -214,6 +230,8 @@ class Population:
             self._distill(solved)
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
         self.factory.close()
         self.store.close()
 
@@ -316,7 +334,19 @@ class Population:
         self.members.append(member)
 
     def _member_agents(self, members: list[PopulationMember]) -> list:
+        if self.workers is not None:  # each worker builds them: by path, or the base model by reference
+            spec = self._members_spec([1.0] * len(members), members)
+            return [ByReference(str((self.run_dir / (m["policy"] or m["checkpoint"])).resolve())
+                                if m["policy"] or m["checkpoint"] else self._base_reference(spec))
+                    for m in spec["members"]]
         return self.factory.population_members(self._members_spec([1.0] * len(members), members), self.run_dir)
+
+    @staticmethod
+    def _base_reference(spec: dict) -> str:
+        from sparring.backends.embedded import embedded_model_dir
+
+        options = ",".join(f"{k}={v}" for k, v in spec["agent"].items())
+        return f"hf(path={spec['model'] or embedded_model_dir()},{options})"
 
     def _members_spec(self, weights, members: list[PopulationMember] | None = None) -> dict:
         """The members with their weights in MEMBERS_FILE's format (what the agent

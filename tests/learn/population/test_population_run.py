@@ -201,3 +201,21 @@ def test_in_a_game_too_large_to_enumerate_the_meta_game_is_played(tmp_path):
     finally:
         factory.close()
     assert isinstance(nash, MixtureAgent) and len(played) == 4
+
+
+def test_a_sampled_meta_game_on_ray_workers_stores_what_one_process_stores(tmp_path):
+    """--workers 2: the members (tabular, by their policy files) are built on the
+    workers and play the same matches, so every entry and interval is the same."""
+    ray = pytest.importorskip("ray", reason="Ray is the ray extra: pip install -e '.[ray]'")
+    settings = {"oracle": "exact", "meta_game": "sampled", "iterations": 2, "matches_per_entry": 100}
+    run_population(PopulationConfig(out=str(tmp_path / "here"), **settings))
+    try:
+        run_population(PopulationConfig(out=str(tmp_path / "spread"), workers=2, **settings))
+    finally:
+        ray.shutdown()
+    here, spread = stored(tmp_path / "here"), stored(tmp_path / "spread")
+    assert here[1] == spread[1] and len(here[1]) == 9  # the meta-game, entry by entry
+    assert [m.policy for m in here[0]] == [m.policy for m in spread[0]]
+    assert [i.meta_strategy for i in here[2]] == [i.meta_strategy for i in spread[2]]
+    widths = [RunStore(tmp_path / name, read_only=True).metagame_half_widths() for name in ("here", "spread")]
+    assert widths[0] == widths[1] and len(widths[0]) == 6
