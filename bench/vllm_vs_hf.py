@@ -22,22 +22,14 @@ import time
 
 from sparring.agents.llm import LLMAgent, LLMConfig
 from sparring.agents.registry import AgentFactory
-from sparring.arena.match import InvalidMoveRule, play_matches, rotating_plan
+from sparring.arena.match import InvalidMoveRule
 from sparring.backends.threads import use_threads
 from sparring.eval.exploitability import agent_policy
 from sparring.games.registry import make_game
 
+from lockstep import Tally  # bench/lockstep.py: matches and model answers per minute
+
 AGENTS = {"hf": "smollm2(dtype=float32)", "vllm": "vllm(dtype=float32)"}
-
-
-def lockstep(factory, agent, indices, concurrency) -> tuple[float, float, float]:
-    """(seconds, matches, model answers) of the matches in lockstep."""
-    rule = InvalidMoveRule(retries=1, then="random")  # every match runs to the end
-    start = time.perf_counter()
-    results = play_matches(rotating_plan(factory.game, [agent, factory.make("random")], indices, run_seed=0),
-                           rule=rule, concurrency=concurrency)
-    answers = sum(1 for r in results for t in r.turns if t.agent == agent.name and not t.forced)
-    return time.perf_counter() - start, len(results), answers
 
 
 def scoring(agent, game, times) -> float:
@@ -79,15 +71,16 @@ def main() -> None:
     factories = {name: AgentFactory(ttt) for name in AGENTS}
     players = {name: factories[name].make(ref) for name, ref in AGENTS.items()}
     scored = {name: LLMAgent(player.backend, LLMConfig(mode="scored")) for name, player in players.items()}
+    rule = InvalidMoveRule(retries=1, then="random")  # every match runs to the end
+    seats = {name: [players[name], factories[name].make("random")] for name in AGENTS}
     for name in AGENTS:  # warm-up: load, first call
-        lockstep(factories[name], players[name], [0], 1)
+        Tally().play(ttt, seats[name], [0], 1, rule)
         scoring(scored[name], kuhn, 1)
-    tally = {name: [0.0, 0, 0] for name in AGENTS}
+    tally = {name: Tally() for name in AGENTS}
     for round_index in range(args.rounds):
         indices = range(round_index * args.matches, (round_index + 1) * args.matches)
         for name in AGENTS:
-            for k, value in enumerate(lockstep(factories[name], players[name], indices, args.concurrency)):
-                tally[name][k] += value
+            tally[name].play(ttt, seats[name], indices, args.concurrency, rule)
     score_s = {name: scoring(scored[name], kuhn, args.scorings) for name in AGENTS}
     for factory in factories.values():
         factory.close()  # the engine too: the training runs start their own
@@ -95,9 +88,9 @@ def main() -> None:
     print(f"\nlockstep self-play, tic-tac-toe vs random, {args.concurrency} in flight, float32:")
     print(f"{'backend':<8} {'matches':>7} {'matches/min':>12} {'answers/min':>12}")
     rate = {}
-    for name, (seconds, matches, answers) in tally.items():
-        rate[name] = matches / seconds * 60
-        print(f"{name:<8} {matches:>7} {rate[name]:>12.1f} {answers / seconds * 60:>12.1f}")
+    for name, counted in tally.items():
+        rate[name], answers_rate = counted.per_minute()
+        print(f"{name:<8} {counted.matches:>7} {rate[name]:>12.1f} {answers_rate:>12.1f}")
     print(f"vllm / hf: {rate['vllm'] / rate['hf']:.2f}x matches per minute")
     print(f"\nscoring Kuhn poker's 12 information states: hf {score_s['hf']:.2f} s, vllm {score_s['vllm']:.2f} s "
           f"(vllm / hf speed {score_s['hf'] / score_s['vllm']:.2f}x)")

@@ -106,7 +106,8 @@ class Trainer:
         self.rule = InvalidMoveRule(retries=config.invalid_retries, then="forfeit",
                                     penalty=config.invalid_penalty, opponent_reward=config.invalid_opponent_reward)
         torch.manual_seed(config.seed)  # adapter initialisation
-        self.backend = load_backend(config.model or str(embedded_model_dir()), config.model_dtype, config.device, POLICY_NAME)
+        self.base_model = config.model or str(embedded_model_dir())
+        self.backend = load_backend(self.base_model, config.model_dtype, config.device, POLICY_NAME)
         self.model = self.backend.model
         if config.lora:
             self.model = add_lora(self.model, config.lora_r, config.lora_alpha, config.lora_targets)
@@ -196,31 +197,31 @@ class Trainer:
         if config.store_turns:  # the replay shows what each turn was taught
             self.store.write_turn_signals(self.step, [(*s.turn, s.reward, s.advantage) for s in samples])
         t2 = time.perf_counter()
-        self.sync_weights()
-        if self.sampler is not self.backend or self.workers is not None:
+        if self.sync_weights():
             update["sync_s"] = time.perf_counter() - t2
         return self._step_metrics(results, samples, kept, update, t1 - t0, t2 - t1)
 
-    def sync_weights(self) -> None:
+    def sync_weights(self) -> bool:
         """Stamp the weights with the step that made them (`step-N`): the hf backend
         drops keys and values cached under another version, and every turn records the
         version that played it. A vLLM sampler gets the adapter as a new LoRA of that
         version (the engine never serves an older copy under a reused id); rollout
-        workers get its files through Ray's object store."""
+        workers get its files through Ray's object store. True when weights were sent."""
         version = checkpoint_name(self.step)
         self.backend.weights_version = version
         if self.sampler is self.backend and self.workers is None:
-            return
+            return False
         with tempfile.TemporaryDirectory(prefix="sparring-sync-") as folder:
             self.model.save_pretrained(folder)
             if self.workers is not None:
                 files = {path.name: path.read_bytes() for path in Path(folder).iterdir() if path.is_file()}
                 config = self.config
-                self.workers.push(TrainedAdapter(POLICY_NAME, config.model or str(embedded_model_dir()),
+                self.workers.push(TrainedAdapter(POLICY_NAME, self.base_model,
                                                  dataclasses.asdict(config.llm_config()), config.model_dtype, files,
                                                  version))
             else:
                 self.sampler.load_adapter(folder, version)
+        return True
 
     def _players(self, config: TrainConfig) -> None:
         """What plays the games: the policy on its sampler (the trained model itself, or
@@ -236,8 +237,7 @@ class Trainer:
         from sparring.backends.vllm_engine import VLLMBackend, VLLMConfig
 
         config = self.config
-        return VLLMBackend(VLLMConfig(path=config.model or str(embedded_model_dir()), dtype=config.model_dtype),
-                           name=POLICY_NAME)
+        return VLLMBackend(VLLMConfig(path=self.base_model, dtype=config.model_dtype), name=POLICY_NAME)
 
     def _step_metrics(self, results: list[MatchResult], samples: list[Sample], kept: list[Sample],
                       update: dict[str, float], generate_s: float, train_s: float) -> dict[str, Any]:

@@ -334,12 +334,13 @@ class Population:
         self.members.append(member)
 
     def _member_agents(self, members: list[PopulationMember]) -> list:
-        if self.workers is not None:  # each worker builds them: by path, or the base model by reference
-            spec = self._members_spec([1.0] * len(members), members)
-            return [ByReference(str((self.run_dir / (m["policy"] or m["checkpoint"])).resolve())
-                                if m["policy"] or m["checkpoint"] else self._base_reference(spec))
-                    for m in spec["members"]]
-        return self.factory.population_members(self._members_spec([1.0] * len(members), members), self.run_dir)
+        spec = self._members_spec([1.0] * len(members), members)
+        if self.workers is None:
+            return self.factory.population_members(spec, self.run_dir)
+        # each worker builds them: by path, or the base model by reference
+        return [ByReference(str((self.run_dir / (m["policy"] or m["checkpoint"])).resolve())
+                            if m["policy"] or m["checkpoint"] else self._base_reference(spec))
+                for m in spec["members"]]
 
     @staticmethod
     def _base_reference(spec: dict) -> str:
